@@ -1,0 +1,57 @@
+//! Runtime glue shared by the blueprint binaries.
+
+use std::fmt::Display;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use lambda_runtime::Diagnostic;
+
+/// Tracing for a Lambda: honours `AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG` and
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`.
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// The shared AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the
+/// standard sources, so the same binary runs against AWS or an emulator.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The invocation deadline as an `Instant`, with `margin` kept back for the work
+/// that follows (writing results, reporting).
+pub fn deadline(context: &lambda_runtime::Context, margin: Duration) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(context.deadline.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(margin)
+}
+
+/// A `Diagnostic` whose `error_type` says whether a retry can help:
+/// `Retryable.<Kind>` or `NonRetryable.<Kind>`.
+pub fn diagnostic(retryable: bool, kind: &str, error: &dyn Display) -> Diagnostic {
+    let class = if retryable { "Retryable" } else { "NonRetryable" };
+    Diagnostic {
+        error_type: format!("{class}.{kind}"),
+        error_message: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_keeps_the_margin() {
+        let mut context = lambda_runtime::Context::default();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        context.deadline = now_ms + 10_000;
+        let d = deadline(&context, Duration::from_secs(2));
+        let left = d.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(7) && left <= Duration::from_secs(8), "{left:?}");
+    }
+}

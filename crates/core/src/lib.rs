@@ -1,0 +1,22 @@
+//! Shared core of the Lambda blueprints.
+//!
+//! - [`settings`]: the environment contract every blueprint shares, read once.
+//! - [`api_key`]: the Algorithmia API key, plain or KMS-encrypted, never printed.
+//! - [`client`]: [`AlgorithmClient`], the Algorithmia v1 HTTP client.
+//! - [`s3_event`]: S3 notifications, including key decoding and `s3:TestEvent`.
+//! - [`lambda`]: runtime glue (tracing, AWS config, deadlines, error diagnostics).
+
+pub mod api_key;
+pub mod client;
+pub mod lambda;
+pub mod report;
+pub mod s3_event;
+pub mod s3_objects;
+pub mod settings;
+
+pub use algorithmia_v1 as v1;
+pub use api_key::{ApiKey, KeyError, KeySource};
+pub use client::{
+    AlgoOutput, AlgoResponse, AlgorithmClient, AlgorithmError, CallOptions, Input, RetryPolicy,
+};
+pub use settings::{AlgorithmiaSettings, SettingsError};
