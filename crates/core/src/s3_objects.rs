@@ -36,8 +36,7 @@ impl StorageError {
         let not_found = error
             .as_service_error()
             .and_then(|e| e.code())
-            .is_some_and(|code| matches!(code, "NoSuchKey" | "NotFound" | "NoSuchBucket"))
-            || matches!(&error, SdkError::ServiceError(e) if e.raw().status().as_u16() == 404);
+            .is_some_and(|code| matches!(code, "NoSuchKey" | "NotFound" | "NoSuchBucket"));
         Self {
             operation,
             bucket: bucket.to_owned(),

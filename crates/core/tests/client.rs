@@ -263,7 +263,7 @@ async fn raw_and_void_outputs() {
 
 #[tokio::test]
 async fn the_key_never_reaches_logs_errors_or_debug_output() {
-    let (logs, _guard) = CapturedLogs::start();
+    let logs = CapturedLogs::start();
     let api = fake_api::start().await;
     let client = client(&api.url);
     let mut seen = format!("{client:?}");

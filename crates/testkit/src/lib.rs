@@ -6,9 +6,11 @@
 
 mod services;
 mod streams;
+mod text;
 
 pub use services::{AlgoServer, FailRule, Gateway, GatewayCounters, algo_server_bin};
 pub use streams::{StreamReader, lambda_event};
+pub use text::{word_error_rate, words};
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -102,31 +104,22 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Everything logged through `tracing` while the guard lives, as text. Use with a
-/// current-thread runtime (the default of `#[tokio::test]`).
-#[derive(Clone, Default)]
-pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = CapturedLogs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        (logs, guard)
-    }
-
-    pub fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
+/// Everything logged through `tracing` since [`CapturedLogs::start`], as text.
+///
+/// The capture is the process-wide default subscriber: a thread-local one misses
+/// events when `tracing` caches a callsite's interest on another thread first.
+/// Tests running in parallel write to the same buffer, which only ever adds lines.
+#[derive(Clone)]
+pub struct CapturedLogs {
+    from: usize,
 }
 
-impl Write for CapturedLogs {
+static LOG_BUFFER: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if let Ok(mut inner) = self.0.lock() {
             inner.extend_from_slice(buf);
@@ -136,5 +129,31 @@ impl Write for CapturedLogs {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl CapturedLogs {
+    pub fn start() -> Self {
+        let buffer = LOG_BUFFER.get_or_init(|| {
+            let buffer = Arc::new(Mutex::new(Vec::new()));
+            let writer = LogWriter(buffer.clone());
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            let _ = tracing::subscriber::set_global_default(subscriber);
+            buffer
+        });
+        let from = buffer.lock().map(|b| b.len()).unwrap_or(0);
+        Self { from }
+    }
+
+    pub fn text(&self) -> String {
+        let bytes = LOG_BUFFER
+            .get()
+            .and_then(|b| b.lock().ok().map(|b| b[self.from.min(b.len())..].to_vec()))
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }

@@ -216,16 +216,18 @@ impl AlgorithmClient {
         auth.set_sensitive(true);
 
         let mut attempt = 0;
+        let mut last_error: Option<AlgorithmError> = None;
         loop {
             attempt += 1;
             let mut budget = algo_timeout + REPLY_GRACE;
             if let Some(deadline) = options.deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left < MIN_ATTEMPT_TIME {
-                    return Err(AlgorithmError::DeadlineExceeded {
+                    // The last attempt's error says more than "out of time".
+                    return Err(last_error.unwrap_or(AlgorithmError::DeadlineExceeded {
                         algorithm: name,
                         attempts: attempt - 1,
-                    });
+                    }));
                 }
                 budget = budget.min(left);
             }
@@ -273,6 +275,7 @@ impl AlgorithmClient {
                 return Err(error);
             }
             tracing::warn!(algorithm = %name, attempt, ?pause, error = %error, "retrying algorithm call");
+            last_error = Some(error);
             tokio::time::sleep(pause).await;
         }
     }

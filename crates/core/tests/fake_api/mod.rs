@@ -1,3 +1,6 @@
+// Shared by several test binaries; each uses part of it.
+#![allow(dead_code)]
+
 //! A local HTTP server that plays the Algorithmia v1 protocol, with one algorithm per
 //! behaviour under test. It counts attempts and the most calls in flight.
 
