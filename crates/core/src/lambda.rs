@@ -3,6 +3,7 @@
 use std::fmt::Display;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use aws_config::SdkConfig;
 pub use lambda_runtime::Diagnostic;
 
 /// Tracing for a Lambda: honours `AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG` and

@@ -5,11 +5,10 @@
 //! [`unique`] because moto's state is shared by all tests of a run.
 
 mod services;
-mod streams;
 mod text;
 
 pub use services::{AlgoServer, FailRule, Gateway, GatewayCounters, algo_server_bin};
-pub use streams::{StreamReader, lambda_event};
+pub use local_trigger::{StreamReader, lambda_event};
 pub use text::{word_error_rate, words};
 
 use std::io::Write;
