@@ -1,0 +1,16 @@
+use blueprint_core::lambda::{aws_config, init_tracing};
+use blueprint_core::settings::process_env;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use s3_transcribe::{Settings, Transcriber, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let settings = Settings::from_env(process_env)?;
+    let aws = aws_config().await;
+    let transcriber = Transcriber::connect(settings, &aws).await?;
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        handle(event, &transcriber)
+    }))
+    .await
+}
