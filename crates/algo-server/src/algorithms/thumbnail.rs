@@ -1,0 +1,247 @@
+//! `blueprints/SmartThumbnail/1.0.0` and the `opencv/SmartThumbnail` compatibility alias:
+//! a W:H crop around the faces (or the busiest content), resized and encoded.
+
+use algorithmia_v1::Version;
+use serde_json::Value;
+
+use crate::algorithm::{AlgoError, Algorithm, Context, Description, Input, Output};
+use crate::imaging::{self, Encoding, Region};
+use crate::{crop, faces};
+
+/// Longer side of the grey copy faces are searched in. Small enough that a 12 MP JPEG
+/// decodes at 1/8 scale; faces under ~4% of the longer side are not looked for.
+pub const DETECT_SIDE: u32 = 500;
+/// Longer side of the grey copy the content-aware fallback measures edges in.
+const CONTENT_SIDE: u32 = 256;
+/// Largest thumbnail side accepted.
+pub const MAX_SIDE: u32 = 4096;
+/// Size the compatibility alias uses when the input gives none.
+const ALIAS_DEFAULT_SIDE: u32 = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThumbnailSpec {
+    pub width: u32,
+    pub height: u32,
+    pub encoding: Encoding,
+}
+
+/// Makes the thumbnail of `bytes` (an encoded image).
+pub fn thumbnail(bytes: &[u8], spec: ThumbnailSpec, ctx: &Context) -> Result<Vec<u8>, AlgoError> {
+    let ThumbnailSpec { width, height, .. } = spec;
+    let decoded = imaging::decode(bytes, "input image", ctx.limits(), |full_w, full_h| {
+        let window = crop::window(full_w, full_h, width, height);
+        let (out_w, out_h) = crop::output_size(window, width, height);
+        let for_detection = (f64::from(DETECT_SIDE) / f64::from(full_w.max(full_h))).min(1.0);
+        let scale = (f64::from(out_w) / window.0)
+            .max(f64::from(out_h) / window.1)
+            .max(for_detection);
+        (
+            (f64::from(full_w) * scale).ceil() as u32,
+            (f64::from(full_h) * scale).ceil() as u32,
+        )
+    })?;
+    ctx.check_cancelled()?;
+    let (full_w, full_h) = (decoded.full_width, decoded.full_height);
+    let to_full = 1.0 / decoded.scale();
+    let found: Vec<faces::Face> = faces::detect(&decoded.image, DETECT_SIDE)?
+        .into_iter()
+        .map(|face| face.scaled(to_full))
+        .collect();
+    ctx.check_cancelled()?;
+    let window = crop::window(full_w, full_h, width, height);
+    let region = match crop::on_faces(full_w, full_h, window, &found) {
+        Some(region) => region,
+        None => {
+            let (grey, grey_scale) = imaging::grey_copy(&decoded.image, CONTENT_SIDE)?;
+            crop::on_content(full_w, full_h, window, &grey, grey_scale * decoded.scale())
+        }
+    };
+    let (out_w, out_h) = crop::output_size(window, width, height);
+    let s = decoded.scale();
+    let in_decoded = Region {
+        x: region.x * s,
+        y: region.y * s,
+        width: (region.width * s).min(f64::from(decoded.image.width())),
+        height: (region.height * s).min(f64::from(decoded.image.height())),
+    };
+    let resized = imaging::resize(&decoded.image, in_decoded, out_w, out_h)?;
+    imaging::encode(&resized, spec.encoding)
+}
+
+/// A thumbnail side from a JSON value (`what` names it in errors).
+fn side_from_json(value: Option<&Value>, what: &str) -> Result<u32, AlgoError> {
+    let value = value.ok_or_else(|| AlgoError::input(format!("{what} is missing")))?;
+    let number = match value {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        }),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    };
+    checked_side(number, &value.to_string(), what)
+}
+
+fn side_from_text(text: Option<&str>, what: &str) -> Result<u32, AlgoError> {
+    let text = text.ok_or_else(|| AlgoError::input(format!("{what} is missing")))?;
+    checked_side(text.trim().parse().ok(), text, what)
+}
+
+fn checked_side(number: Option<u64>, shown: &str, what: &str) -> Result<u32, AlgoError> {
+    number
+        .filter(|n| (1..=u64::from(MAX_SIDE)).contains(n))
+        .map(|n| n as u32)
+        .ok_or_else(|| {
+            AlgoError::input(format!(
+                "{what} must be a whole number of pixels from 1 to {MAX_SIDE}, not {shown}"
+            ))
+        })
+}
+
+fn encoding_from(
+    value: Option<&str>,
+    what: &str,
+    default: Encoding,
+) -> Result<Encoding, AlgoError> {
+    value.map_or(Ok(default), |text| Encoding::parse(text, what))
+}
+
+/// `{"image", "width", "height", "format"?}`, read from a JSON object.
+fn spec_from_object(object: &Value, default: Encoding) -> Result<ThumbnailSpec, AlgoError> {
+    let format = match object.get("format") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.as_str()),
+        Some(_) => {
+            return Err(AlgoError::input(
+                "input field `format` must be \"jpeg\", \"png\" or \"webp\"",
+            ));
+        }
+    };
+    Ok(ThumbnailSpec {
+        width: side_from_json(object.get("width"), "input field `width`")?,
+        height: side_from_json(object.get("height"), "input field `height`")?,
+        encoding: encoding_from(format, "input field `format`", default)?,
+    })
+}
+
+/// `[URL, WIDTH, HEIGHT]`, the input of the original Node.js blueprint.
+fn from_array(items: &[Value], ctx: &Context) -> Result<(bytes::Bytes, ThumbnailSpec), AlgoError> {
+    let [Value::String(reference), width, height] = items else {
+        return Err(AlgoError::input(
+            "an array input must be [URL, WIDTH, HEIGHT] (three items, the first a string)",
+        ));
+    };
+    let spec = ThumbnailSpec {
+        width: side_from_json(Some(width), "input item 2 (WIDTH)")?,
+        height: side_from_json(Some(height), "input item 3 (HEIGHT)")?,
+        encoding: Encoding::Png,
+    };
+    Ok((
+        imaging::read_reference(reference, "input item 1 (URL)", ctx)?,
+        spec,
+    ))
+}
+
+pub struct SmartThumbnail;
+
+impl Algorithm for SmartThumbnail {
+    fn owner(&self) -> &str {
+        super::OWNER
+    }
+
+    fn name(&self) -> &str {
+        "SmartThumbnail"
+    }
+
+    fn versions(&self) -> &[Version] {
+        &super::V1_0_0
+    }
+
+    fn description(&self) -> Description {
+        Description {
+            input: "{\"image\": URL or base64, \"width\", \"height\", \"format\"?: \"jpeg\"|\"png\"|\"webp\"}, or image bytes with ?width=&height=&format= query parameters",
+            output: "the thumbnail (bytes; JPEG unless `format` says otherwise), cropped to width:height around the faces, never upscaled",
+        }
+    }
+
+    fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
+        let (bytes, spec) = match input {
+            Input::Json(object @ Value::Object(_)) => {
+                let spec = spec_from_object(&object, Encoding::Jpeg)?;
+                (super::image_field(&object, ctx)?, spec)
+            }
+            Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
+            Input::Binary(bytes) => {
+                let spec = ThumbnailSpec {
+                    width: side_from_text(ctx.param("width"), "query parameter `width`")?,
+                    height: side_from_text(ctx.param("height"), "query parameter `height`")?,
+                    encoding: encoding_from(
+                        ctx.param("format"),
+                        "query parameter `format`",
+                        Encoding::Jpeg,
+                    )?,
+                };
+                (bytes, spec)
+            }
+            other => {
+                return Err(AlgoError::input(format!(
+                    "input must be {{\"image\", \"width\", \"height\"}} or image bytes, not {}",
+                    super::kind_of(&other)
+                )));
+            }
+        };
+        ctx.check_cancelled()?;
+        thumbnail(&bytes, spec, ctx).map(Output::Binary)
+    }
+}
+
+/// `opencv/SmartThumbnail`, for callers written against Algorithmia's algorithm:
+/// `[URL, WIDTH, HEIGHT]` (the original blueprint), `{"image", "width", "height"}` (2.x),
+/// or image bytes / an image URL (0.1, 200 x 200). Returns a PNG, base64 in the envelope.
+pub struct OpencvSmartThumbnail;
+
+const ALIAS_VERSIONS: [Version; 3] = [
+    Version::new(0, 1, 14),
+    Version::new(2, 1, 2),
+    Version::new(2, 1, 3),
+];
+
+impl Algorithm for OpencvSmartThumbnail {
+    fn owner(&self) -> &str {
+        "opencv"
+    }
+
+    fn name(&self) -> &str {
+        "SmartThumbnail"
+    }
+
+    fn versions(&self) -> &[Version] {
+        &ALIAS_VERSIONS
+    }
+
+    fn description(&self) -> Description {
+        Description {
+            input: "[URL, WIDTH, HEIGHT] (compatibility with Algorithmia's opencv/SmartThumbnail), {\"image\", \"width\", \"height\"}, or image bytes / URL (200 x 200)",
+            output: "a PNG thumbnail (bytes: base64 in the envelope)",
+        }
+    }
+
+    fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
+        let square = ThumbnailSpec {
+            width: ALIAS_DEFAULT_SIDE,
+            height: ALIAS_DEFAULT_SIDE,
+            encoding: Encoding::Png,
+        };
+        let (bytes, spec) = match input {
+            Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
+            Input::Json(object @ Value::Object(_)) => {
+                let spec = spec_from_object(&object, Encoding::Png)?;
+                (super::image_field(&object, ctx)?, spec)
+            }
+            other => (super::image_input(other, ctx)?, square),
+        };
+        ctx.check_cancelled()?;
+        thumbnail(&bytes, spec, ctx).map(Output::Binary)
+    }
+}

@@ -1,0 +1,174 @@
+//! Command-line and environment settings.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A self-hostable server for the Algorithmia v1 algorithm API
+/// (`POST /v1/algo/{owner}/{name}[/{version}]`).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "algo-server", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed on stdout).
+    #[arg(long, env = "ALGO_SERVER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// API key callers must send as `Authorization: Simple <key>` (or the bare key).
+    /// Repeat for several keys, or set ALGO_SERVER_API_KEYS to a comma-separated list.
+    #[arg(
+        long = "api-key",
+        env = "ALGO_SERVER_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
+
+    /// Accept calls without a key when no --api-key is configured (local use only).
+    #[arg(long)]
+    pub allow_anonymous: bool,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "ALGO_SERVER_MAX_BODY_BYTES", default_value_t = algorithmia_v1::MAX_REQUEST_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Algorithm timeout in seconds when a call gives no `timeout` query parameter.
+    #[arg(long, env = "ALGO_SERVER_DEFAULT_TIMEOUT", default_value_t = algorithmia_v1::DEFAULT_TIMEOUT_SECS)]
+    pub default_timeout: u64,
+
+    /// Largest `timeout` a call may ask for, in seconds; larger values are lowered to it.
+    #[arg(long, env = "ALGO_SERVER_MAX_TIMEOUT", default_value_t = algorithmia_v1::MAX_TIMEOUT_SECS)]
+    pub max_timeout: u64,
+
+    /// Algorithm calls that run at once (CPU threads); default: the number of CPUs.
+    #[arg(long, env = "ALGO_SERVER_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Calls that may wait for a worker; beyond workers + queue the server answers 429.
+    #[arg(long, env = "ALGO_SERVER_QUEUE", default_value_t = 16)]
+    pub queue: usize,
+
+    /// Host (name or IP, as written in URLs) that algorithms may fetch from even though it
+    /// resolves to a loopback or private address. Repeat, or set a comma-separated list.
+    /// Link-local addresses (169.254.0.0/16, the cloud metadata service) are always refused.
+    #[arg(
+        long = "allow-fetch-host",
+        env = "ALGO_SERVER_ALLOW_FETCH_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_fetch_hosts: Vec<String>,
+
+    /// Largest body fetched from a URL input, in bytes.
+    #[arg(long, env = "ALGO_SERVER_FETCH_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub fetch_max_bytes: u64,
+
+    /// Time limit of one URL fetch or upload, in seconds.
+    #[arg(long, env = "ALGO_SERVER_FETCH_TIMEOUT", default_value_t = 30)]
+    pub fetch_timeout: u64,
+
+    /// Largest image accepted, in pixels (width x height, read from the header before
+    /// decoding; guards against decompression bombs).
+    #[arg(
+        long,
+        env = "ALGO_SERVER_MAX_IMAGE_PIXELS",
+        default_value_t = 64_000_000
+    )]
+    pub max_image_pixels: u64,
+
+    /// Seconds to let in-flight and background calls finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "ALGO_SERVER_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+
+    /// ggml Whisper model for SpeechToText (`make models` builds the default; any
+    /// ggml-*.bin Whisper model works). If it is missing the server still starts and
+    /// SpeechToText calls answer how to get it.
+    #[arg(long, env = "WHISPER_MODEL", default_value = "models/ggml-tiny.en.bin")]
+    pub whisper_model: std::path::PathBuf,
+
+    /// CPU threads one SpeechToText call uses; default: the number of CPUs.
+    #[arg(long, env = "WHISPER_THREADS")]
+    pub whisper_threads: Option<usize>,
+
+    /// Longest media SpeechToText accepts, in seconds (checked from the header before
+    /// decoding; 16 kHz samples take 64 kB per second).
+    #[arg(long, env = "ALGO_SERVER_MAX_MEDIA_SECONDS", default_value_t = 3600)]
+    pub max_media_seconds: u64,
+
+    /// Directory of `make models`: ONNX models under predict/<name>/<version>/ and, unless
+    /// ORT_DYLIB_PATH is set, ONNX Runtime at onnxruntime/libonnxruntime.so.
+    #[arg(long, env = "ALGO_SERVER_MODELS_DIR", default_value = "models")]
+    pub models_dir: std::path::PathBuf,
+
+    /// Most instances one `blueprints/Predict` call may hold.
+    #[arg(long, env = "ALGO_SERVER_PREDICT_MAX_BATCH", default_value_t = 10_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub predict_max_batch: usize,
+
+    /// Also host test algorithms (`blueprints/Sleep/1.0.0`). Not for production.
+    #[arg(long, hide = true)]
+    pub enable_test_algorithms: bool,
+}
+
+/// A setting that makes no sense, named in the message.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no API key configured: pass --api-key KEY (or set ALGO_SERVER_API_KEYS=key1,key2), \
+         or --allow-anonymous for local use"
+    )]
+    NoKeys,
+    #[error("--api-key (or ALGO_SERVER_API_KEYS) holds an empty key")]
+    EmptyKey,
+    #[error("--workers must be at least 1")]
+    NoWorkers,
+    #[error("--default-timeout ({default} s) must be between 1 and --max-timeout ({max} s)")]
+    Timeouts { default: u64, max: u64 },
+    #[error("--max-body-bytes, --fetch-max-bytes and --max-image-pixels must be above 0")]
+    ZeroLimit,
+}
+
+impl Config {
+    /// Settings for in-process use (tests, embedding): anonymous, port 0, defaults elsewhere.
+    pub fn local() -> Self {
+        Self::parse_from([
+            "algo-server",
+            "--allow-anonymous",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.api_keys.iter().any(|key| key.trim().is_empty()) {
+            return Err(ConfigError::EmptyKey);
+        }
+        if self.api_keys.is_empty() && !self.allow_anonymous {
+            return Err(ConfigError::NoKeys);
+        }
+        if self.workers == Some(0) {
+            return Err(ConfigError::NoWorkers);
+        }
+        if self.default_timeout == 0 || self.default_timeout > self.max_timeout {
+            return Err(ConfigError::Timeouts {
+                default: self.default_timeout,
+                max: self.max_timeout,
+            });
+        }
+        if self.max_body_bytes == 0 || self.fetch_max_bytes == 0 || self.max_image_pixels == 0 {
+            return Err(ConfigError::ZeroLimit);
+        }
+        Ok(())
+    }
+
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+    }
+
+    pub fn fetch_timeout(&self) -> Duration {
+        Duration::from_secs(self.fetch_timeout)
+    }
+}

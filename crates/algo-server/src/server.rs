@@ -1,0 +1,322 @@
+//! The HTTP server: routes, auth, limits as layers, and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use algorithmia_v1::{AlgoPath, OutputMode, key_from_authorization};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+
+use crate::AlgoError;
+use crate::algorithm::{CallInfo, Context, Limits, Services};
+use crate::algorithms;
+use crate::config::{Config, ConfigError};
+use crate::fetch::{FetchPolicy, Fetcher};
+use crate::pool::{Pool, RunError};
+use crate::protocol::{self, CallError, CallOptions};
+use crate::registry::Registry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr} (--listen): {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot build the URL fetcher: {0}")]
+    Fetcher(#[from] reqwest::Error),
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What every handler shares.
+pub struct AppState {
+    registry: Registry,
+    pool: Pool,
+    services: Arc<Services>,
+    api_keys: Vec<String>,
+    default_timeout: u64,
+    max_timeout: u64,
+    max_body_bytes: usize,
+}
+
+/// Validates `config`, binds, prints `algo-server listening on http://ADDR` on stdout,
+/// and serves the algorithms `config` enables until SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    config.validate()?;
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    // Tests and scripts read this line to learn the port chosen for `--listen host:0`.
+    println!("algo-server listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let registry = algorithms::registry(&config);
+    serve(listener, registry, &config, shutdown_signal()).await
+}
+
+/// Serves `registry` on `listener` until `shutdown` completes, then lets in-flight and
+/// background calls finish (up to `--shutdown-grace`).
+pub async fn serve(
+    listener: TcpListener,
+    registry: Registry,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    config.validate()?;
+    let fetcher = Fetcher::new(FetchPolicy::new(
+        &config.allow_fetch_hosts,
+        config.fetch_max_bytes,
+        config.fetch_timeout(),
+    ))?;
+    let services = Services::new(
+        Arc::new(fetcher),
+        Limits {
+            max_image_pixels: config.max_image_pixels,
+        },
+        tokio::runtime::Handle::current(),
+    );
+    let pool = Pool::new(config.worker_count(), config.queue);
+    let state = Arc::new(AppState {
+        registry,
+        pool: pool.clone(),
+        services: Arc::new(services),
+        api_keys: config.api_keys.clone(),
+        default_timeout: config.default_timeout,
+        max_timeout: config.max_timeout,
+        max_body_bytes: config.max_body_bytes,
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve)?;
+    tracing::info!("no more requests; waiting for background calls");
+    if !pool.drain(Duration::from_secs(config.shutdown_grace)).await {
+        tracing::warn!(
+            grace_secs = config.shutdown_grace,
+            "background calls still running after --shutdown-grace; exiting anyway"
+        );
+    }
+    Ok(())
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/algorithms", get(list_algorithms))
+        .route("/v1/algo/{*path}", post(call_algorithm))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_key,
+        ));
+    Router::new()
+        .route("/healthz", get(health))
+        .merge(v1)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request_id(request.headers());
+            tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
+        }))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let body = json!({"status": "ok", "in_flight": state.pool.in_flight()});
+    protocol::json_response(StatusCode::OK, &body)
+}
+
+async fn list_algorithms(State(state): State<Arc<AppState>>) -> Response {
+    protocol::json_response(
+        StatusCode::OK,
+        &json!({"algorithms": state.registry.listing()}),
+    )
+}
+
+async fn not_found(request: Request) -> CallError {
+    CallError::NotFound(format!(
+        "no route {} {}; algorithms are called with POST /v1/algo/owner/name[/version]",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn require_key(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, CallError> {
+    if state.api_keys.is_empty() {
+        return Ok(next.run(request).await);
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().map(key_from_authorization));
+    match given {
+        None => Err(CallError::Unauthorized(
+            "missing API key: send the header `Authorization: Simple <key>`".to_owned(),
+        )),
+        Some(Ok(key)) if state.api_keys.iter().any(|known| same_key(known, key)) => {
+            Ok(next.run(request).await)
+        }
+        Some(_) => Err(CallError::Unauthorized(
+            "the API key in the Authorization header is not one this server accepts".to_owned(),
+        )),
+    }
+}
+
+/// Compares without stopping at the first differing byte.
+fn same_key(known: &str, given: &str) -> bool {
+    known.len() == given.len()
+        && known
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+async fn call_algorithm(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, CallError> {
+    let algo_path: AlgoPath = path
+        .parse()
+        .map_err(|error: algorithmia_v1::PathError| CallError::NotFound(error.to_string()))?;
+    let (algorithm, version) = state
+        .registry
+        .resolve(&algo_path)
+        .map_err(|error| CallError::NotFound(error.to_string()))?;
+    let options =
+        CallOptions::from_query(query.as_deref(), state.default_timeout, state.max_timeout)?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            CallError::TooLarge(state.max_body_bytes)
+        } else {
+            CallError::BadRequest(format!(
+                "could not read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    })?;
+    let input = protocol::parse_input(headers.get(header::CONTENT_TYPE), body)?;
+    let admission = state
+        .pool
+        .admit()
+        .map_err(|busy| CallError::Busy(busy.to_string()))?;
+
+    let request_id = request_id(&headers);
+    let cancel = CancellationToken::new();
+    let call = CallInfo {
+        request_id: request_id.clone(),
+        version,
+        params: options.params,
+        timeout: options.timeout,
+    };
+    let ctx = Context::new(call, Arc::clone(&state.services), cancel.clone());
+    let full_name = format!("{}/{}/{version}", algorithm.owner(), algorithm.name());
+    let run = async move {
+        let started = Instant::now();
+        let outcome = admission
+            .run(options.timeout, cancel, move || algorithm.call(input, &ctx))
+            .await
+            .unwrap_or_else(|error| {
+                Err(match error {
+                    RunError::Timeout(_) => AlgoError::timeout(error.to_string()),
+                    RunError::Panicked(_) => AlgoError::failed(error.to_string()),
+                })
+            });
+        (outcome, started.elapsed())
+    };
+
+    if options.output == OutputMode::Void {
+        let background = async move {
+            let (outcome, elapsed) = run.await;
+            match outcome {
+                Ok(_) => {
+                    tracing::info!(algorithm = %full_name, secs = elapsed.as_secs_f64(), "async call done")
+                }
+                Err(error) => tracing::warn!(algorithm = %full_name, %error, "async call failed"),
+            }
+        };
+        state
+            .pool
+            .spawn_background(background.instrument(tracing::Span::current()));
+        return Ok(protocol::async_reply(&request_id));
+    }
+    let (outcome, elapsed) = run.await;
+    if let Err(error) = &outcome {
+        tracing::info!(algorithm = %full_name, kind = error.error_type(), %error, "algorithm error");
+    }
+    Ok(protocol::algorithm_reply(outcome, elapsed, options.output))
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        id.parse().ok().map(RequestId::new)
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight calls");
+}
