@@ -47,9 +47,7 @@ impl VersionSpec {
         match self {
             VersionSpec::Latest | VersionSpec::LatestPrivate => true,
             VersionSpec::Exact(v) => v == version,
-            VersionSpec::Minor(major, minor) => {
-                version.major == *major && version.minor == *minor
-            }
+            VersionSpec::Minor(major, minor) => version.major == *major && version.minor == *minor,
             VersionSpec::Major(major) => version.major == *major,
             VersionSpec::Hash(_) => false,
         }
@@ -57,7 +55,11 @@ impl VersionSpec {
 
     /// The newest of `versions` this spec accepts.
     pub fn resolve<'a>(&self, versions: impl IntoIterator<Item = &'a Version>) -> Option<Version> {
-        versions.into_iter().filter(|v| self.matches(v)).max().copied()
+        versions
+            .into_iter()
+            .filter(|v| self.matches(v))
+            .max()
+            .copied()
     }
 }
 
@@ -113,9 +115,7 @@ pub enum PathError {
         "algorithm path segment {0:?} may only hold letters, digits, '_', '-' and '.', and must not be empty"
     )]
     Segment(String),
-    #[error(
-        "algorithm version {0:?} is not one of 1.2.3, 1.2.*, 1.*, latestPrivate or a git hash"
-    )]
+    #[error("algorithm version {0:?} is not one of 1.2.3, 1.2.*, 1.*, latestPrivate or a git hash")]
     Version(String),
 }
 
@@ -193,7 +193,10 @@ mod tests {
         assert_eq!(p.url_path(), "v1/algo/opencv/SmartThumbnail/1.2.3");
 
         let p: AlgoPath = "/a/b".parse().expect("valid");
-        assert_eq!((p.to_string(), p.url_path()), ("a/b".into(), "v1/algo/a/b".into()));
+        assert_eq!(
+            (p.to_string(), p.url_path()),
+            ("a/b".into(), "v1/algo/a/b".into())
+        );
         for (text, spec) in [
             ("a/b/1.*", VersionSpec::Major(1)),
             ("a/b/1.2.*", VersionSpec::Minor(1, 2)),
@@ -208,8 +211,21 @@ mod tests {
 
     #[test]
     fn rejects_malformed_paths() {
-        for text in ["", "a", "a/", "/b", "a/b/c/d", "a b/c", "a/b/1.x", "a/b/1.2.3.4", "a/../b"] {
-            assert!(text.parse::<AlgoPath>().is_err(), "{text:?} should be rejected");
+        for text in [
+            "",
+            "a",
+            "a/",
+            "/b",
+            "a/b/c/d",
+            "a b/c",
+            "a/b/1.x",
+            "a/b/1.2.3.4",
+            "a/../b",
+        ] {
+            assert!(
+                text.parse::<AlgoPath>().is_err(),
+                "{text:?} should be rejected"
+            );
         }
         let err = "justone".parse::<AlgoPath>().expect_err("rejected");
         assert!(err.to_string().contains("owner/name[/version]"));
@@ -217,12 +233,19 @@ mod tests {
 
     #[test]
     fn version_specs_resolve_to_the_newest_match() {
-        let published = [Version::new(1, 0, 0), Version::new(1, 2, 0), Version::new(2, 0, 1)];
+        let published = [
+            Version::new(1, 0, 0),
+            Version::new(1, 2, 0),
+            Version::new(2, 0, 1),
+        ];
         let resolve = |s: &str| s.parse::<VersionSpec>().expect(s).resolve(&published);
         assert_eq!(resolve("1.*"), Some(Version::new(1, 2, 0)));
         assert_eq!(resolve("1.0.*"), Some(Version::new(1, 0, 0)));
         assert_eq!(resolve("2.0.1"), Some(Version::new(2, 0, 1)));
         assert_eq!(resolve("3.*"), None);
-        assert_eq!(VersionSpec::Latest.resolve(&published), Some(Version::new(2, 0, 1)));
+        assert_eq!(
+            VersionSpec::Latest.resolve(&published),
+            Some(Version::new(2, 0, 1))
+        );
     }
 }

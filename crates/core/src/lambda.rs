@@ -32,7 +32,11 @@ pub fn deadline(context: &lambda_runtime::Context, margin: Duration) -> Instant 
 /// A `Diagnostic` whose `error_type` says whether a retry can help:
 /// `Retryable.<Kind>` or `NonRetryable.<Kind>`.
 pub fn diagnostic(retryable: bool, kind: &str, error: &dyn Display) -> Diagnostic {
-    let class = if retryable { "Retryable" } else { "NonRetryable" };
+    let class = if retryable {
+        "Retryable"
+    } else {
+        "NonRetryable"
+    };
     Diagnostic {
         error_type: format!("{class}.{kind}"),
         error_message: error.to_string(),
@@ -53,6 +57,9 @@ mod tests {
         context.deadline = now_ms + 10_000;
         let d = deadline(&context, Duration::from_secs(2));
         let left = d.saturating_duration_since(Instant::now());
-        assert!(left > Duration::from_secs(7) && left <= Duration::from_secs(8), "{left:?}");
+        assert!(
+            left > Duration::from_secs(7) && left <= Duration::from_secs(8),
+            "{left:?}"
+        );
     }
 }

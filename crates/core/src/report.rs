@@ -85,12 +85,30 @@ mod tests {
     #[test]
     fn only_transient_failures_fail_the_invocation() {
         let mut report = Report::default();
-        report.push("a", Outcome::Done { outputs: vec!["t/a".into()] });
-        report.push("b", Outcome::Rejected { error: "not an image".into() });
+        report.push(
+            "a",
+            Outcome::Done {
+                outputs: vec!["t/a".into()],
+            },
+        );
+        report.push(
+            "b",
+            Outcome::Rejected {
+                error: "not an image".into(),
+            },
+        );
         assert!(report.clone().into_result().is_ok());
-        report.push("c", Outcome::Failed { error: "throttled".into() });
+        report.push(
+            "c",
+            Outcome::Failed {
+                error: "throttled".into(),
+            },
+        );
         let err = report.into_result().expect_err("c failed");
         assert_eq!(err.error_type, "Retryable.RecordsFailed");
-        assert_eq!(err.error_message, "1 of 3 records failed and will be retried: c: throttled");
+        assert_eq!(
+            err.error_message,
+            "1 of 3 records failed and will be retried: c: throttled"
+        );
     }
 }

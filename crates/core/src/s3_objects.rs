@@ -62,7 +62,10 @@ impl SourceObject {
     pub fn output_metadata(&self) -> HashMap<String, String> {
         HashMap::from([
             (META_SOURCE_BUCKET.to_owned(), self.bucket.clone()),
-            (META_SOURCE_KEY.to_owned(), crate::s3_event::encode_key(&self.key)),
+            (
+                META_SOURCE_KEY.to_owned(),
+                crate::s3_event::encode_key(&self.key),
+            ),
             (META_SOURCE_ETAG.to_owned(), self.etag.clone()),
         ])
     }
@@ -83,7 +86,11 @@ pub async fn head_source(
     Ok(SourceObject {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
-        etag: head.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+        etag: head
+            .e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_owned(),
         content_type: head.content_type().map(str::to_owned),
         size: head.content_length().unwrap_or(0).max(0) as u64,
     })
@@ -103,7 +110,11 @@ pub async fn output_is_current(
             .is_some_and(|etag| *etag == source.etag)),
         Err(e) => {
             let error = StorageError::new("HeadObject", bucket, key, e);
-            if error.not_found { Ok(false) } else { Err(error) }
+            if error.not_found {
+                Ok(false)
+            } else {
+                Err(error)
+            }
         }
     }
 }
@@ -119,10 +130,7 @@ pub struct OutputObject {
     pub metadata: HashMap<String, String>,
 }
 
-pub async fn put_output(
-    s3: &aws_sdk_s3::Client,
-    output: OutputObject,
-) -> Result<(), StorageError> {
+pub async fn put_output(s3: &aws_sdk_s3::Client, output: OutputObject) -> Result<(), StorageError> {
     s3.put_object()
         .bucket(&output.bucket)
         .key(&output.key)
@@ -212,7 +220,11 @@ pub async fn presign_put(
         .map_err(|e| StorageError::new("presign PutObject", bucket, key, e))
 }
 
-fn presigning(bucket: &str, key: &str, expires: Duration) -> Result<PresigningConfig, StorageError> {
+fn presigning(
+    bucket: &str,
+    key: &str,
+    expires: Duration,
+) -> Result<PresigningConfig, StorageError> {
     PresigningConfig::expires_in(expires).map_err(|e| StorageError {
         operation: "presign",
         bucket: bucket.to_owned(),

@@ -53,7 +53,9 @@ impl AlgorithmiaSettings {
         let parsed = reqwest::Url::parse(&api).map_err(|e| SettingsError::Invalid {
             var: ALGORITHMIA_API,
             value: api.clone(),
-            problem: format!("not a URL ({e}); set it to e.g. {DEFAULT_API} or http://127.0.0.1:8080"),
+            problem: format!(
+                "not a URL ({e}); set it to e.g. {DEFAULT_API} or http://127.0.0.1:8080"
+            ),
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(SettingsError::Invalid {
@@ -87,7 +89,9 @@ impl AlgorithmiaSettings {
 
 /// The value of `var`, or `None` when it is unset or blank.
 pub fn non_empty(env: &impl Fn(&str) -> Option<String>, var: &str) -> Option<String> {
-    env(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    env(var)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// `std::env` as a lookup function for [`AlgorithmiaSettings::from_env`].
@@ -101,8 +105,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -122,7 +128,10 @@ mod tests {
             (ALGORITHMIA_MAX_CONCURRENCY, "zero"),
         ]))
         .expect_err("invalid");
-        assert!(err.to_string().contains(ALGORITHMIA_MAX_CONCURRENCY), "{err}");
+        assert!(
+            err.to_string().contains(ALGORITHMIA_MAX_CONCURRENCY),
+            "{err}"
+        );
 
         let err = AlgorithmiaSettings::from_env(env_of(&[
             (ALGORITHMIA_API_KEY, "k"),

@@ -49,13 +49,21 @@ async fn json_text_and_binary_round_trip() {
     let opts = CallOptions::default();
 
     let reply = client
-        .call(&algo("test/Echo/1.0.0"), Input::json(&json!({"a": [1, 2]})).expect("json"), &opts)
+        .call(
+            &algo("test/Echo/1.0.0"),
+            Input::json(&json!({"a": [1, 2]})).expect("json"),
+            &opts,
+        )
         .await
         .expect("json call");
     assert_eq!(reply.output, AlgoOutput::Json(json!({"a": [1, 2]})));
 
     let reply = client
-        .call(&algo("algo://test/Echo"), Input::Text("héllo".into()), &opts)
+        .call(
+            &algo("algo://test/Echo"),
+            Input::Text("héllo".into()),
+            &opts,
+        )
         .await
         .expect("text call");
     assert_eq!(reply.output, AlgoOutput::Text("héllo".into()));
@@ -72,7 +80,11 @@ async fn json_text_and_binary_round_trip() {
         a: Vec<u32>,
     }
     let reply = client
-        .call(&algo("test/Echo"), Input::json(&json!({"a": [7]})).expect("json"), &opts)
+        .call(
+            &algo("test/Echo"),
+            Input::json(&json!({"a": [7]})).expect("json"),
+            &opts,
+        )
         .await
         .expect("call");
     assert_eq!(reply.decode::<Pair>().expect("typed"), Pair { a: vec![7] });
@@ -84,10 +96,16 @@ async fn json_text_and_binary_round_trip() {
 async fn an_error_inside_http_200_is_an_algorithm_error_and_not_retried() {
     let api = fake_api::start().await;
     let err = client(&api.url)
-        .call(&algo("test/ErrorIn200"), Input::Text("x".into()), &CallOptions::default())
+        .call(
+            &algo("test/ErrorIn200"),
+            Input::Text("x".into()),
+            &CallOptions::default(),
+        )
         .await
         .expect_err("algorithm error");
-    assert!(matches!(err, AlgorithmError::Algorithm { ref error_type, .. } if error_type.as_deref() == Some("AlgorithmError")));
+    assert!(
+        matches!(err, AlgorithmError::Algorithm { ref error_type, .. } if error_type.as_deref() == Some("AlgorithmError"))
+    );
     assert_eq!(
         err.to_string(),
         "algorithm test/ErrorIn200 failed: no face found in the input"
@@ -109,7 +127,10 @@ async fn status_codes_map_to_distinct_errors() {
         .call(&algo("test/Echo"), Input::Text("x".into()), &opts)
         .await
         .expect_err("401");
-    assert!(matches!(err, AlgorithmError::Unauthorized { status: 401, .. }), "{err}");
+    assert!(
+        matches!(err, AlgorithmError::Unauthorized { status: 401, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("ALGORITHMIA_API_KEY"), "{err}");
     assert!(!err.is_retryable());
 
@@ -118,14 +139,20 @@ async fn status_codes_map_to_distinct_errors() {
         .await
         .expect_err("404");
     assert!(matches!(err, AlgorithmError::NotFound { .. }), "{err}");
-    assert!(err.to_string().contains("algorithm Missing not found"), "{err}");
+    assert!(
+        err.to_string().contains("algorithm Missing not found"),
+        "{err}"
+    );
 
     let before = api.counters.attempts.load(Ordering::SeqCst);
     let err = client
         .call(&algo("test/NotJson"), Input::Text("x".into()), &opts)
         .await
         .expect_err("protocol");
-    assert!(matches!(err, AlgorithmError::Protocol { status: 200, .. }), "{err}");
+    assert!(
+        matches!(err, AlgorithmError::Protocol { status: 200, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("<html>hello"), "{err}");
     assert_eq!(api.counters.attempts.load(Ordering::SeqCst) - before, 1);
 }
@@ -141,7 +168,13 @@ async fn oversized_input_is_refused_before_sending() {
         )
         .await
         .expect_err("too large");
-    assert!(matches!(err, AlgorithmError::InputTooLarge { size: 10_485_761, .. }));
+    assert!(matches!(
+        err,
+        AlgorithmError::InputTooLarge {
+            size: 10_485_761,
+            ..
+        }
+    ));
     assert_eq!(api.counters.attempts.load(Ordering::SeqCst), 0);
 }
 
@@ -149,7 +182,11 @@ async fn oversized_input_is_refused_before_sending() {
 async fn transient_errors_are_retried_until_success() {
     let api = fake_api::start().await;
     let reply = client(&api.url)
-        .call(&algo("test/Flaky"), Input::Text("x".into()), &CallOptions::default())
+        .call(
+            &algo("test/Flaky"),
+            Input::Text("x".into()),
+            &CallOptions::default(),
+        )
         .await
         .expect("third attempt succeeds");
     assert_eq!(reply.output, AlgoOutput::Json(json!({"attempt": 3})));
@@ -160,7 +197,11 @@ async fn transient_errors_are_retried_until_success() {
 async fn retries_stop_at_the_attempt_limit() {
     let api = fake_api::start().await;
     let err = client(&api.url)
-        .call(&algo("test/Throttled"), Input::Text("x".into()), &CallOptions::default())
+        .call(
+            &algo("test/Throttled"),
+            Input::Text("x".into()),
+            &CallOptions::default(),
+        )
         .await
         .expect_err("throttled");
     assert!(matches!(err, AlgorithmError::Throttled { .. }), "{err}");
@@ -169,11 +210,21 @@ async fn retries_stop_at_the_attempt_limit() {
 
     let api = fake_api::start().await;
     let err = client(&api.url)
-        .call(&algo("test/Exploding"), Input::Text("x".into()), &CallOptions::default())
+        .call(
+            &algo("test/Exploding"),
+            Input::Text("x".into()),
+            &CallOptions::default(),
+        )
         .await
         .expect_err("5xx");
-    assert!(matches!(err, AlgorithmError::Server { status: 500, .. }), "{err}");
-    assert!(err.to_string().contains("worker exploded"), "message from x-error-message: {err}");
+    assert!(
+        matches!(err, AlgorithmError::Server { status: 500, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("worker exploded"),
+        "message from x-error-message: {err}"
+    );
     assert_eq!(api.counters.attempts.load(Ordering::SeqCst), 4);
 }
 
@@ -190,9 +241,19 @@ async fn the_deadline_bounds_a_slow_call_and_the_retries() {
         )
         .await
         .expect_err("timeout");
-    assert!(matches!(err, AlgorithmError::Timeout { .. } | AlgorithmError::DeadlineExceeded { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            AlgorithmError::Timeout { .. } | AlgorithmError::DeadlineExceeded { .. }
+        ),
+        "{err}"
+    );
     assert!(err.is_retryable());
-    assert!(start.elapsed() < Duration::from_millis(1500), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
 
     let slow_retry = AlgorithmClient::new(&settings(&api.url, 4), ApiKey::new(fake_api::KEY))
         .expect("client")
@@ -213,20 +274,28 @@ async fn the_deadline_bounds_a_slow_call_and_the_retries() {
         .expect_err("throttled");
     let attempts = api.counters.attempts.load(Ordering::SeqCst) - before;
     assert!(matches!(err, AlgorithmError::Throttled { .. }), "{err}");
-    assert!(start.elapsed() < Duration::from_millis(700), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        start.elapsed()
+    );
     assert!((2..50).contains(&attempts), "{attempts} attempts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_flight_are_capped() {
     let api = fake_api::start().await;
-    let client = AlgorithmClient::new(&settings(&api.url, 3), ApiKey::new(fake_api::KEY))
-        .expect("client");
+    let client =
+        AlgorithmClient::new(&settings(&api.url, 3), ApiKey::new(fake_api::KEY)).expect("client");
     let calls = (0..12).map(|_| {
         let client = client.clone();
         async move {
             client
-                .call(&algo("test/Hold"), Input::Text("x".into()), &CallOptions::default())
+                .call(
+                    &algo("test/Hold"),
+                    Input::Text("x".into()),
+                    &CallOptions::default(),
+                )
                 .await
         }
     });
@@ -242,7 +311,11 @@ async fn raw_and_void_outputs() {
     let client = client(&api.url);
     let opts = CallOptions::default();
     let raw = client
-        .call_raw(&algo("test/Raw"), Input::json(&json!({"k": 1})).expect("json"), &opts)
+        .call_raw(
+            &algo("test/Raw"),
+            Input::json(&json!({"k": 1})).expect("json"),
+            &opts,
+        )
         .await
         .expect("raw");
     assert_eq!(raw.body, br#"{"k":1}"#);
@@ -250,10 +323,17 @@ async fn raw_and_void_outputs() {
         .call_raw(&algo("test/Raw"), Input::json("fail").expect("json"), &opts)
         .await
         .expect_err("raw failure");
-    assert!(matches!(err, AlgorithmError::Algorithm { ref message, .. } if message == "raw failure"), "{err}");
+    assert!(
+        matches!(err, AlgorithmError::Algorithm { ref message, .. } if message == "raw failure"),
+        "{err}"
+    );
 
     let reply = client
-        .call_void(&algo("test/Void"), Input::json(&json!({})).expect("json"), &opts)
+        .call_void(
+            &algo("test/Void"),
+            Input::json(&json!({})).expect("json"),
+            &opts,
+        )
         .await
         .expect("void");
     assert_eq!(reply.request_id, "req-0001");
@@ -267,10 +347,21 @@ async fn the_key_never_reaches_logs_errors_or_debug_output() {
     let api = fake_api::start().await;
     let client = client(&api.url);
     let mut seen = format!("{client:?}");
-    for name in ["ErrorIn200", "Throttled", "Exploding", "Missing", "NotJson", "Slow"] {
+    for name in [
+        "ErrorIn200",
+        "Throttled",
+        "Exploding",
+        "Missing",
+        "NotJson",
+        "Slow",
+    ] {
         let opts = CallOptions::with_deadline(Instant::now() + Duration::from_millis(300));
         let err = client
-            .call(&algo(&format!("test/{name}")), Input::Text("x".into()), &opts)
+            .call(
+                &algo(&format!("test/{name}")),
+                Input::Text("x".into()),
+                &opts,
+            )
             .await
             .expect_err(name);
         seen.push_str(&format!("{err}\n{err:?}\n"));
@@ -278,7 +369,10 @@ async fn the_key_never_reaches_logs_errors_or_debug_output() {
         seen.push_str(&format!("{diagnostic:?}\n"));
     }
     let text = logs.text();
-    assert!(text.contains("retrying algorithm call"), "logs were captured: {text}");
+    assert!(
+        text.contains("retrying algorithm call"),
+        "logs were captured: {text}"
+    );
     assert!(!text.contains(fake_api::KEY), "key in logs: {text}");
     assert!(!seen.contains(fake_api::KEY), "key in errors: {seen}");
     assert!(seen.contains("ApiKey(redacted)"));

@@ -11,8 +11,12 @@ use aws_sdk_kms::config::{ConfigBag, Intercept};
 use aws_sdk_kms::error::BoxError;
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine;
-use blueprint_core::settings::{ALGORITHMIA_API, ALGORITHMIA_API_KEY_KMS, AWS_LAMBDA_FUNCTION_NAME};
-use blueprint_core::{AlgorithmClient, AlgorithmiaSettings, CallOptions, Input, KeyError, KeySource};
+use blueprint_core::settings::{
+    ALGORITHMIA_API, ALGORITHMIA_API_KEY_KMS, AWS_LAMBDA_FUNCTION_NAME,
+};
+use blueprint_core::{
+    AlgorithmClient, AlgorithmiaSettings, CallOptions, Input, KeyError, KeySource,
+};
 
 const SECRET: &str = "simKMSSECRET987654";
 
@@ -55,9 +59,9 @@ async fn encrypt_text(kms: &aws_sdk_kms::Client, text: &str, context: Option<&st
         .encrypt()
         .key_id(key_id)
         .plaintext(Blob::new(text))
-        .set_encryption_context(context.map(|name| {
-            HashMap::from([("LambdaFunctionName".to_owned(), name.to_owned())])
-        }))
+        .set_encryption_context(
+            context.map(|name| HashMap::from([("LambdaFunctionName".to_owned(), name.to_owned())])),
+        )
         .send()
         .await
         .expect("encrypt")
@@ -68,8 +72,14 @@ async fn encrypt_text(kms: &aws_sdk_kms::Client, text: &str, context: Option<&st
 
 fn settings(ciphertext_b64: &str, function_name: &str, api: &str) -> AlgorithmiaSettings {
     let env = HashMap::from([
-        (ALGORITHMIA_API_KEY_KMS.to_owned(), ciphertext_b64.to_owned()),
-        (AWS_LAMBDA_FUNCTION_NAME.to_owned(), function_name.to_owned()),
+        (
+            ALGORITHMIA_API_KEY_KMS.to_owned(),
+            ciphertext_b64.to_owned(),
+        ),
+        (
+            AWS_LAMBDA_FUNCTION_NAME.to_owned(),
+            function_name.to_owned(),
+        ),
         (ALGORITHMIA_API.to_owned(), api.to_owned()),
     ]);
     AlgorithmiaSettings::from_env(|k| env.get(k).cloned()).expect("settings")
@@ -86,7 +96,11 @@ async fn console_ciphertext_with_context_decrypts_in_one_call() {
         .await
         .expect("decrypts");
     assert_eq!(key.expose(), SECRET);
-    assert_eq!(counter.0.load(Ordering::SeqCst) - before, 1, "one Decrypt call");
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst) - before,
+        1,
+        "one Decrypt call"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +114,11 @@ async fn cli_ciphertext_without_context_decrypts_on_the_second_try() {
         .await
         .expect("decrypts");
     assert_eq!(key.expose(), SECRET);
-    assert_eq!(counter.0.load(Ordering::SeqCst) - before, 2, "with context, then without");
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst) - before,
+        2,
+        "with context, then without"
+    );
 }
 
 #[tokio::test]
@@ -115,7 +133,10 @@ async fn a_wrong_context_fails_with_a_clear_message() {
     assert!(matches!(err, KeyError::Undecryptable { .. }), "{err}");
     let message = err.to_string();
     assert!(message.contains(ALGORITHMIA_API_KEY_KMS), "{message}");
-    assert!(message.contains("LambdaFunctionName=thumbs-fn"), "{message}");
+    assert!(
+        message.contains("LambdaFunctionName=thumbs-fn"),
+        "{message}"
+    );
     assert!(message.contains("no encryption context"), "{message}");
     assert!(!message.contains(SECRET));
 }
@@ -159,5 +180,9 @@ async fn kms_is_called_once_however_many_invocations_follow() {
             .await
             .expect("the server accepts the decrypted key");
     }
-    assert_eq!(counter.0.load(Ordering::SeqCst) - before, 1, "no KMS call per invocation");
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst) - before,
+        1,
+        "no KMS call per invocation"
+    );
 }

@@ -31,7 +31,10 @@ struct Reply {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Predicted {
-    Ok { prediction: Prediction, model: String },
+    Ok {
+        prediction: Prediction,
+        model: String,
+    },
     /// The algorithm rejects this record's input: retrying cannot help.
     Poison(String),
     /// May succeed later (throttling, 5xx, timeout).

@@ -98,17 +98,18 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Eligibility {
     Eligibility::Predict(Candidate {
         sequence_number,
         table: table.to_owned(),
-        keys: change.keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        keys: change
+            .keys
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         features,
         feature_attributes,
         fingerprint,
     })
 }
 
-fn without(
-    image: &serde_dynamo::Item,
-    attribute: &str,
-) -> HashMap<String, AttributeValue> {
+fn without(image: &serde_dynamo::Item, attribute: &str) -> HashMap<String, AttributeValue> {
     image
         .iter()
         .filter(|(k, _)| k.as_str() != attribute)
@@ -165,7 +166,9 @@ mod tests {
     #[test]
     fn table_names_come_from_stream_arns() {
         assert_eq!(
-            table_name("arn:aws:dynamodb:us-east-1:123456789012:table/Patients/stream/2026-11-28T00:00:00.000"),
+            table_name(
+                "arn:aws:dynamodb:us-east-1:123456789012:table/Patients/stream/2026-11-28T00:00:00.000"
+            ),
             Some("Patients")
         );
         assert_eq!(table_name("arn:aws:s3:::bucket"), None);

@@ -37,7 +37,11 @@ impl Settings {
                 invalid(ALGORITHM, algorithm_text.clone(), &e.to_string())
             })?;
         let model = non_empty(&env, MODEL).ok_or_else(|| {
-            invalid(MODEL, String::new(), "must name the model, e.g. breast-cancer or breast-cancer/1.0.0")
+            invalid(
+                MODEL,
+                String::new(),
+                "must name the model, e.g. breast-cancer or breast-cancer/1.0.0",
+            )
         })?;
         let features_text = non_empty(&env, FEATURES).unwrap_or_default();
         let features: Vec<String> = features_text
@@ -104,6 +108,9 @@ mod tests {
         };
         let s = Settings::from_env(ok).expect("valid");
         assert_eq!(s.features, ["a", "b", "c"]);
-        assert_eq!((s.max_batch_size, s.prediction_attribute.as_str()), (100, "prediction"));
+        assert_eq!(
+            (s.max_batch_size, s.prediction_attribute.as_str()),
+            (100, "prediction")
+        );
     }
 }

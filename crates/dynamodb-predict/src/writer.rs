@@ -39,8 +39,14 @@ impl PredictionWriter<'_> {
             ("#fp".to_owned(), FINGERPRINT.to_owned()),
         ]);
         let mut values = HashMap::from([
-            (":p".to_owned(), self.attribute_value(candidate, prediction, model)),
-            (":fp".to_owned(), AttributeValue::S(candidate.fingerprint.clone())),
+            (
+                ":p".to_owned(),
+                self.attribute_value(candidate, prediction, model),
+            ),
+            (
+                ":fp".to_owned(),
+                AttributeValue::S(candidate.fingerprint.clone()),
+            ),
         ]);
         let mut conditions = Vec::new();
         if let Some(key) = candidate.keys.keys().min() {
@@ -85,10 +91,18 @@ impl PredictionWriter<'_> {
         }
     }
 
-    fn attribute_value(&self, candidate: &Candidate, p: &Prediction, model: &str) -> AttributeValue {
+    fn attribute_value(
+        &self,
+        candidate: &Candidate,
+        p: &Prediction,
+        model: &str,
+    ) -> AttributeValue {
         let mut map = HashMap::from([
             ("model".to_owned(), AttributeValue::S(model.to_owned())),
-            (FINGERPRINT.to_owned(), AttributeValue::S(candidate.fingerprint.clone())),
+            (
+                FINGERPRINT.to_owned(),
+                AttributeValue::S(candidate.fingerprint.clone()),
+            ),
             (
                 "predicted_at".to_owned(),
                 AttributeValue::S(

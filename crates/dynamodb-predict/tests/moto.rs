@@ -31,9 +31,8 @@ fn expected() -> Expected {
     let dir = workspace_root().join("models/predict/breast-cancer/1.0.0");
     let read = |name: &str| -> Value {
         let path = dir.join(name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}; run `make models` first", path.display())
-        });
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run `make models` first", path.display()));
         serde_json::from_str(&text).expect("JSON")
     };
     let manifest = read("manifest.json");
@@ -206,9 +205,15 @@ async fn predictions_match_scikit_learn_and_own_writes_cause_nothing() {
     assert_eq!(event.records.len(), rows.len());
     let gateway = Gateway::start(&world.server.url, Arc::new(|_: &[u8]| None)).await;
     let predictor = predictor(&world, &gateway.url, &[]);
-    let response = handle_batch(event, soon(), &predictor).await.expect("handled");
+    let response = handle_batch(event, soon(), &predictor)
+        .await
+        .expect("handled");
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(gateway.counters.calls.load(Ordering::SeqCst), 1, "one batched call");
+    assert_eq!(
+        gateway.counters.calls.load(Ordering::SeqCst),
+        1,
+        "one batched call"
+    );
 
     for (i, row) in rows.iter().enumerate() {
         let item = get(&world, &format!("p{i}")).await.expect("item");
@@ -229,9 +234,15 @@ async fn predictions_match_scikit_learn_and_own_writes_cause_nothing() {
     let own_writes = new_records(&world, &mut seen).await;
     assert_eq!(own_writes.records.len(), rows.len());
     assert!(own_writes.records.iter().all(|r| r.event_name == "MODIFY"));
-    let response = handle_batch(own_writes, soon(), &predictor).await.expect("handled");
+    let response = handle_batch(own_writes, soon(), &predictor)
+        .await
+        .expect("handled");
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(gateway.counters.calls.load(Ordering::SeqCst), 1, "no new call");
+    assert_eq!(
+        gateway.counters.calls.load(Ordering::SeqCst),
+        1,
+        "no new call"
+    );
     let after = all_items(&world, rows.len()).await;
     assert_eq!(before, after, "no write");
 
@@ -246,7 +257,9 @@ async fn predictions_match_scikit_learn_and_own_writes_cause_nothing() {
         .expect("delete");
     let removal = new_records(&world, &mut seen).await;
     assert_eq!(removal.records[0].event_name, "REMOVE");
-    handle_batch(removal, soon(), &predictor).await.expect("handled");
+    handle_batch(removal, soon(), &predictor)
+        .await
+        .expect("handled");
     assert_eq!(gateway.counters.calls.load(Ordering::SeqCst), 1);
     assert!(get(&world, "p0").await.is_none());
 }
@@ -271,12 +284,19 @@ async fn a_deleted_item_is_not_resurrected_and_a_changed_one_not_overwritten() {
     put(&world, item(&world, "changed", &rows[3])).await;
 
     let predictor = predictor(&world, &world.server.url, &[]);
-    let response = handle_batch(event, soon(), &predictor).await.expect("handled");
+    let response = handle_batch(event, soon(), &predictor)
+        .await
+        .expect("handled");
     assert!(response.batch_item_failures.is_empty());
     assert!(get(&world, "gone").await.is_none(), "not resurrected");
     let changed = get(&world, "changed").await.expect("item");
     assert!(!changed.contains_key("prediction"), "the newer write wins");
-    assert!(get(&world, "kept").await.expect("item").contains_key("prediction"));
+    assert!(
+        get(&world, "kept")
+            .await
+            .expect("item")
+            .contains_key("prediction")
+    );
 }
 
 fn poison_rule(marker: &'static str) -> FailRule {
@@ -308,10 +328,18 @@ async fn a_poison_record_is_found_by_splitting_and_only_it_is_skipped() {
     let event = new_records(&world, &mut seen).await;
     let gateway = Gateway::start(&world.server.url, poison_rule("987654.321")).await;
     let predictor = predictor(&world, &gateway.url, &[]);
-    let response = handle_batch(event, soon(), &predictor).await.expect("handled");
-    assert!(response.batch_item_failures.is_empty(), "a poison record is skipped, not retried");
+    let response = handle_batch(event, soon(), &predictor)
+        .await
+        .expect("handled");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a poison record is skipped, not retried"
+    );
     for i in 0..8 {
-        let has = get(&world, &format!("r{i}")).await.expect("item").contains_key("prediction");
+        let has = get(&world, &format!("r{i}"))
+            .await
+            .expect("item")
+            .contains_key("prediction");
         assert_eq!(has, i != 5, "r{i}");
     }
     // 8 -> 4+4 -> 2+2 (one half fine) -> 1+1: 1 + 2 + 2 + 2 calls.
@@ -322,7 +350,11 @@ async fn a_poison_record_is_found_by_splitting_and_only_it_is_skipped() {
 async fn transient_failures_are_reported_by_sequence_number() {
     let world = world().await;
     for i in 0..3 {
-        put(&world, item(&world, &format!("t{i}"), &world.expected.rows[i])).await;
+        put(
+            &world,
+            item(&world, &format!("t{i}"), &world.expected.rows[i]),
+        )
+        .await;
     }
     let mut seen = 0;
     let event = new_records(&world, &mut seen).await;
@@ -337,7 +369,9 @@ async fn transient_failures_are_reported_by_sequence_number() {
     )
     .await;
     let predictor = predictor(&world, &gateway.url, &[]);
-    let response = handle_batch(event, soon(), &predictor).await.expect("handled");
+    let response = handle_batch(event, soon(), &predictor)
+        .await
+        .expect("handled");
     let reported: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -345,7 +379,12 @@ async fn transient_failures_are_reported_by_sequence_number() {
         .collect();
     assert_eq!(reported, sequence_numbers);
     for i in 0..3 {
-        assert!(!get(&world, &format!("t{i}")).await.expect("item").contains_key("prediction"));
+        assert!(
+            !get(&world, &format!("t{i}"))
+                .await
+                .expect("item")
+                .contains_key("prediction")
+        );
     }
 }
 
@@ -383,8 +422,15 @@ async fn five_hundred_records_take_at_most_five_calls() {
     assert_eq!(event.records.len(), 500);
     let gateway = Gateway::start(&world.server.url, Arc::new(|_: &[u8]| None)).await;
     let predictor = predictor(&world, &gateway.url, &[("MAX_BATCH_SIZE", "100")]);
-    let response = handle_batch(event, soon(), &predictor).await.expect("handled");
+    let response = handle_batch(event, soon(), &predictor)
+        .await
+        .expect("handled");
     assert!(response.batch_item_failures.is_empty());
     assert!(gateway.counters.calls.load(Ordering::SeqCst) <= 5);
-    assert!(get(&world, "b499").await.expect("item").contains_key("prediction"));
+    assert!(
+        get(&world, "b499")
+            .await
+            .expect("item")
+            .contains_key("prediction")
+    );
 }

@@ -66,8 +66,14 @@ impl AwsJson {
     }
 
     pub async fn streams(&self, operation: &str, body: Value) -> Result<Value, AwsJsonError> {
-        self.call("DynamoDB Streams", "DynamoDBStreams_20120810", "dynamodb", operation, body)
-            .await
+        self.call(
+            "DynamoDB Streams",
+            "DynamoDBStreams_20120810",
+            "dynamodb",
+            operation,
+            body,
+        )
+        .await
     }
 }
 
@@ -114,7 +120,10 @@ impl StreamReader {
     pub async fn page(&self, iterator: &str) -> Result<(Vec<Value>, Option<String>), AwsJsonError> {
         let page = self
             .api
-            .streams("GetRecords", json!({"ShardIterator": iterator, "Limit": 1000}))
+            .streams(
+                "GetRecords",
+                json!({"ShardIterator": iterator, "Limit": 1000}),
+            )
             .await?;
         let records = page["Records"].as_array().cloned().unwrap_or_default();
         let next = page["NextShardIterator"].as_str().map(str::to_owned);

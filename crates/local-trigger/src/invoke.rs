@@ -34,7 +34,10 @@ impl Invoker {
     }
 
     pub async fn invoke(&self, function: &str, event: &Value) -> Result<Value, InvokeError> {
-        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.runtime);
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.runtime
+        );
         let transport = |detail: String| InvokeError::Transport {
             function: function.to_owned(),
             url: url.clone(),

@@ -53,7 +53,9 @@ async fn main() {
         .init();
     let args = Args::parse();
     if args.s3_queues.is_empty() && args.streams.is_empty() {
-        eprintln!("local-trigger: nothing to deliver: give --s3-queue QUEUE_URL=FUNCTION and/or --dynamodb-stream STREAM_ARN=FUNCTION");
+        eprintln!(
+            "local-trigger: nothing to deliver: give --s3-queue QUEUE_URL=FUNCTION and/or --dynamodb-stream STREAM_ARN=FUNCTION"
+        );
         std::process::exit(2);
     }
     let delivery = Delivery {

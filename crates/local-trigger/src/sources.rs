@@ -124,7 +124,8 @@ impl Delivery {
                         }
                         for batch in records.chunks(batch_size.max(1)) {
                             idle = false;
-                            self.deliver_batch(stream_arn, function, batch.to_vec()).await;
+                            self.deliver_batch(stream_arn, function, batch.to_vec())
+                                .await;
                         }
                     }
                     Err(error) => tracing::warn!(%error, "reading the stream failed"),
@@ -145,7 +146,11 @@ impl Delivery {
                 Ok(reply) => {
                     let failed: Vec<&str> = reply["batchItemFailures"]
                         .as_array()
-                        .map(|f| f.iter().filter_map(|i| i["itemIdentifier"].as_str()).collect())
+                        .map(|f| {
+                            f.iter()
+                                .filter_map(|i| i["itemIdentifier"].as_str())
+                                .collect()
+                        })
                         .unwrap_or_default();
                     tracing::info!(%function, records = records.len(), failed = failed.len(), "delivered stream batch");
                     if failed.is_empty() {
@@ -173,7 +178,11 @@ impl Delivery {
             };
             records.drain(..retry_from);
             if attempt >= self.max_attempts {
-                self.dead_letter(function, "records still reported failed", &lambda_event(&records, stream_arn));
+                self.dead_letter(
+                    function,
+                    "records still reported failed",
+                    &lambda_event(&records, stream_arn),
+                );
                 return;
             }
             tokio::time::sleep(Self::backoff(attempt)).await;

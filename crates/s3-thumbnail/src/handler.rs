@@ -16,9 +16,7 @@ use serde_json::{Value, json};
 use crate::settings::{Settings, Size};
 
 /// Suffixes taken for images; anything else is skipped without a call.
-const IMAGE_SUFFIXES: &[&str] = &[
-    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff",
-];
+const IMAGE_SUFFIXES: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
 /// Time kept back from the invocation deadline to report the outcome.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 const PRESIGN_FOR: Duration = Duration::from_secs(15 * 60);
@@ -61,13 +59,17 @@ impl Thumbnailer {
     }
 
     fn output_bucket<'a>(&'a self, source_bucket: &'a str) -> &'a str {
-        self.settings.output_bucket.as_deref().unwrap_or(source_bucket)
+        self.settings
+            .output_bucket
+            .as_deref()
+            .unwrap_or(source_bucket)
     }
 }
 
 fn extension(key: &str) -> Option<String> {
     let name = key.rsplit('/').next().unwrap_or(key);
-    name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase())
+    name.rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
 }
 
 /// The Lambda handler.
@@ -96,7 +98,10 @@ pub async fn handle_notification(
     let outcomes: Vec<(String, Outcome)> = stream::iter(records)
         .map(|record| async move {
             let label = format!("s3://{}/{}", record.bucket, record.key);
-            (label, thumbnail_record(&record, deadline, thumbnailer).await)
+            (
+                label,
+                thumbnail_record(&record, deadline, thumbnailer).await,
+            )
         })
         .buffered(thumbnailer.settings.max_concurrent_records)
         .collect()
@@ -134,7 +139,11 @@ async fn thumbnail_record(
     let source = match head_source(&thumbnailer.s3, &record.bucket, &record.key).await {
         Ok(source) => source,
         Err(e) if e.not_found => return skip("deleted since the event".into()),
-        Err(e) => return Outcome::Failed { error: e.to_string() },
+        Err(e) => {
+            return Outcome::Failed {
+                error: e.to_string(),
+            };
+        }
     };
     if let Some(content_type) = source.content_type.as_deref()
         && !is_image_content_type(content_type)
@@ -151,12 +160,17 @@ async fn thumbnail_record(
     }
     let url = match presign_get(&thumbnailer.s3, &source.bucket, &source.key, PRESIGN_FOR).await {
         Ok(url) => url,
-        Err(e) => return Outcome::Failed { error: e.to_string() },
+        Err(e) => {
+            return Outcome::Failed {
+                error: e.to_string(),
+            };
+        }
     };
-    let results = futures::future::join_all(settings.sizes.iter().map(|&size| {
-        make_thumbnail(thumbnailer, &source, output_bucket, &url, size, deadline)
-    }))
-    .await;
+    let results =
+        futures::future::join_all(settings.sizes.iter().map(|&size| {
+            make_thumbnail(thumbnailer, &source, output_bucket, &url, size, deadline)
+        }))
+        .await;
 
     let mut written = Vec::new();
     let mut rejected = Vec::new();
@@ -170,9 +184,13 @@ async fn thumbnail_record(
         }
     }
     if !failed.is_empty() {
-        Outcome::Failed { error: failed.join("; ") }
+        Outcome::Failed {
+            error: failed.join("; "),
+        }
     } else if !rejected.is_empty() {
-        Outcome::Rejected { error: rejected.join("; ") }
+        Outcome::Rejected {
+            error: rejected.join("; "),
+        }
     } else if written.is_empty() {
         skip(format!("thumbnails are current for ETag {}", source.etag))
     } else {
@@ -221,7 +239,11 @@ async fn make_thumbnail(
     };
     let bytes = thumbnailer
         .algorithms
-        .call(algorithm, Input::Json(input), &CallOptions::with_deadline(deadline))
+        .call(
+            algorithm,
+            Input::Json(input),
+            &CallOptions::with_deadline(deadline),
+        )
         .await
         .and_then(|reply| reply.into_bytes())
         .map_err(|e| classify(size, e))?;

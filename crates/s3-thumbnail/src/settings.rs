@@ -1,9 +1,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use blueprint_core::AlgorithmiaSettings;
 use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty};
 use blueprint_core::v1::AlgoPath;
-use blueprint_core::AlgorithmiaSettings;
 
 pub const DEFAULT_ALGORITHM: &str = "blueprints/SmartThumbnail/1.0.0";
 pub const THUMBNAIL_SIZES: &str = "THUMBNAIL_SIZES";
@@ -137,7 +137,8 @@ impl Settings {
         let format = format_text
             .parse()
             .map_err(|e| invalid(THUMBNAIL_FORMAT, format_text.clone(), e))?;
-        let mut output_prefix = non_empty(&env, OUTPUT_PREFIX).unwrap_or_else(|| "thumbnails/".into());
+        let mut output_prefix =
+            non_empty(&env, OUTPUT_PREFIX).unwrap_or_else(|| "thumbnails/".into());
         if !output_prefix.ends_with('/') {
             output_prefix.push('/');
         }
@@ -146,7 +147,11 @@ impl Settings {
                 None => Ok(default),
                 Some(text) => match text.parse::<u64>() {
                     Ok(n) if n > 0 => Ok(n),
-                    _ => Err(invalid(var, text, "must be a whole number of at least 1".into())),
+                    _ => Err(invalid(
+                        var,
+                        text,
+                        "must be a whole number of at least 1".into(),
+                    )),
                 },
             }
         };
@@ -182,7 +187,13 @@ mod tests {
     #[test]
     fn defaults() {
         let s = Settings::from_env(env(&[])).expect("valid");
-        assert_eq!(s.sizes, vec![Size { width: 200, height: 200 }]);
+        assert_eq!(
+            s.sizes,
+            vec![Size {
+                width: 200,
+                height: 200
+            }]
+        );
         assert_eq!(s.output_prefix, "thumbnails/");
         assert_eq!(s.algorithm.to_string(), DEFAULT_ALGORITHM);
         assert_eq!(s.format, ThumbnailFormat::Jpeg);
@@ -190,12 +201,27 @@ mod tests {
 
     #[test]
     fn sizes_and_errors_name_the_variable() {
-        let s = Settings::from_env(env(&[(THUMBNAIL_SIZES, "200x200, 640X360"), (OUTPUT_PREFIX, "t")]))
-            .expect("valid");
-        assert_eq!(s.sizes[1], Size { width: 640, height: 360 });
+        let s = Settings::from_env(env(&[
+            (THUMBNAIL_SIZES, "200x200, 640X360"),
+            (OUTPUT_PREFIX, "t"),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            s.sizes[1],
+            Size {
+                width: 640,
+                height: 360
+            }
+        );
         assert_eq!(s.output_prefix, "t/");
-        for bad in [&[(THUMBNAIL_SIZES, "200")][..], &[(THUMBNAIL_SIZES, "0x10")], &[(THUMBNAIL_FORMAT, "gif")], &[(ALGORITHM, "nope")]] {
-            let err = Settings::from_env(env(Box::leak(bad.to_vec().into_boxed_slice()))).expect_err("invalid");
+        for bad in [
+            &[(THUMBNAIL_SIZES, "200")][..],
+            &[(THUMBNAIL_SIZES, "0x10")],
+            &[(THUMBNAIL_FORMAT, "gif")],
+            &[(ALGORITHM, "nope")],
+        ] {
+            let err = Settings::from_env(env(Box::leak(bad.to_vec().into_boxed_slice())))
+                .expect_err("invalid");
             assert!(err.to_string().contains(bad[0].0), "{err}");
         }
     }

@@ -25,7 +25,11 @@ async fn world() -> World {
     let config = blueprint_testkit::moto_config().await;
     let s3 = aws_sdk_s3::Client::new(&config);
     let bucket = unique("thumbs");
-    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
     let server = AlgoServer::start(&["--api-key", KEY, "--allow-fetch-host", "127.0.0.1"]);
     World { s3, bucket, server }
 }
@@ -118,7 +122,10 @@ async fn list(world: &World) -> Vec<String> {
 
 async fn faces_in(server: &AlgoServer, image: Vec<u8>) -> usize {
     let reply = reqwest::Client::new()
-        .post(format!("{}/v1/algo/blueprints/FaceDetection/1.0.0", server.url))
+        .post(format!(
+            "{}/v1/algo/blueprints/FaceDetection/1.0.0",
+            server.url
+        ))
         .header("Authorization", format!("Simple {KEY}"))
         .header("Content-Type", "application/octet-stream")
         .body(image)
@@ -129,7 +136,10 @@ async fn faces_in(server: &AlgoServer, image: Vec<u8>) -> usize {
         .await
         .expect("body");
     let reply: Value = serde_json::from_slice(&reply).expect("json");
-    reply["result"]["faces"].as_array().map(Vec::len).unwrap_or(0)
+    reply["result"]["faces"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,10 +169,19 @@ async fn thumbnails_are_written_with_metadata_and_keep_the_face_and_a_replay_wri
         let metadata = object.metadata().expect("metadata");
         assert_eq!(metadata.get("source-etag"), Some(&etag));
         assert_eq!(metadata.get("source-key"), Some(&encode_key(key)));
-        let bytes = object.body.collect().await.expect("body").into_bytes().to_vec();
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec();
         let decoded = image::load_from_memory(&bytes).expect("a JPEG");
         assert_eq!((decoded.width(), decoded.height()), (w, h), "{output}");
-        assert!(faces_in(&world.server, bytes).await >= 1, "{output} keeps the face");
+        assert!(
+            faces_in(&world.server, bytes).await >= 1,
+            "{output} keeps the face"
+        );
     }
     let before = list(&world).await;
 
@@ -185,11 +204,20 @@ async fn thumbnails_non_images_and_test_events_are_skipped() {
     let world = world().await;
     put(&world, "notes.txt", b"hello".to_vec(), "text/plain").await;
     put(&world, "fake.jpg", b"hello".to_vec(), "text/plain").await;
-    put(&world, "thumbnails/200x200/a.jpg", astronaut(), "image/jpeg").await;
+    put(
+        &world,
+        "thumbnails/200x200/a.jpg",
+        astronaut(),
+        "image/jpeg",
+    )
+    .await;
     let thumbs = thumbnailer(&world, &world.server.url, &[]).await;
 
     let report = handle_notification(
-        event(&world.bucket, &["notes.txt", "fake.jpg", "thumbnails/200x200/a.jpg"]),
+        event(
+            &world.bucket,
+            &["notes.txt", "fake.jpg", "thumbnails/200x200/a.jpg"],
+        ),
         soon(),
         &thumbs,
     )
@@ -203,15 +231,24 @@ async fn thumbnails_non_images_and_test_events_are_skipped() {
             other => panic!("expected a skip: {other:?}"),
         })
         .collect();
-    assert!(reasons[0].starts_with("not an image by its suffix"), "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("not an image by its suffix"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[1], "content type text/plain is not an image");
     assert!(reasons[2].starts_with("a thumbnail itself"), "{reasons:?}");
     let text = logs.text();
-    assert!(text.contains("notes.txt") && text.contains("not an image by its suffix"), "{text}");
+    assert!(
+        text.contains("notes.txt") && text.contains("not an image by its suffix"),
+        "{text}"
+    );
     assert_eq!(list(&world).await.len(), 3, "nothing written");
 
-    let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": world.bucket});
-    let report = handle_notification(test_event, soon(), &thumbs).await.expect("ok");
+    let test_event =
+        json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": world.bucket});
+    let report = handle_notification(test_event, soon(), &thumbs)
+        .await
+        .expect("ok");
     assert!(report.records.is_empty());
     let err = handle_notification(json!({"hello": 1}), soon(), &thumbs)
         .await
@@ -227,11 +264,21 @@ async fn a_corrupt_image_is_rejected_without_failing_the_invocation() {
     put(&world, "broken.jpg", truncated, "image/jpeg").await;
     put(&world, "good.jpg", astronaut(), "image/jpeg").await;
     let thumbs = thumbnailer(&world, &world.server.url, &[("THUMBNAIL_SIZES", "100x100")]).await;
-    let report = handle_notification(event(&world.bucket, &["broken.jpg", "good.jpg"]), soon(), &thumbs)
-        .await
-        .expect("a bad image does not fail the invocation");
-    assert!(matches!(&report.records[0].outcome, Outcome::Rejected { error } if error.contains("100x100")), "{report:?}");
-    assert!(matches!(&report.records[1].outcome, Outcome::Done { .. }), "{report:?}");
+    let report = handle_notification(
+        event(&world.bucket, &["broken.jpg", "good.jpg"]),
+        soon(),
+        &thumbs,
+    )
+    .await
+    .expect("a bad image does not fail the invocation");
+    assert!(
+        matches!(&report.records[0].outcome, Outcome::Rejected { error } if error.contains("100x100")),
+        "{report:?}"
+    );
+    assert!(
+        matches!(&report.records[1].outcome, Outcome::Done { .. }),
+        "{report:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,24 +297,56 @@ async fn throttling_fails_the_invocation_after_the_other_records_are_written() {
     )
     .await;
     let thumbs = thumbnailer(&world, &gateway.url, &[("THUMBNAIL_SIZES", "100x100")]).await;
-    let err = handle_notification(event(&world.bucket, &["a.jpg", "throttle-me.jpg", "c.jpg"]), soon(), &thumbs)
-        .await
-        .expect_err("the invocation fails for Lambda to retry");
+    let err = handle_notification(
+        event(&world.bucket, &["a.jpg", "throttle-me.jpg", "c.jpg"]),
+        soon(),
+        &thumbs,
+    )
+    .await
+    .expect_err("the invocation fails for Lambda to retry");
     assert_eq!(err.error_type, "Retryable.RecordsFailed");
-    assert!(err.error_message.starts_with("1 of 3 records failed"), "{}", err.error_message);
-    assert!(err.error_message.contains("throttle-me.jpg") && err.error_message.contains("429"), "{}", err.error_message);
+    assert!(
+        err.error_message.starts_with("1 of 3 records failed"),
+        "{}",
+        err.error_message
+    );
+    assert!(
+        err.error_message.contains("throttle-me.jpg") && err.error_message.contains("429"),
+        "{}",
+        err.error_message
+    );
     let keys = list(&world).await;
-    assert!(keys.contains(&"thumbnails/100x100/a.jpg".to_owned()), "{keys:?}");
-    assert!(keys.contains(&"thumbnails/100x100/c.jpg".to_owned()), "{keys:?}");
-    assert!(!keys.iter().any(|k| k.starts_with("thumbnails/") && k.contains("throttle-me")));
+    assert!(
+        keys.contains(&"thumbnails/100x100/a.jpg".to_owned()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"thumbnails/100x100/c.jpg".to_owned()),
+        "{keys:?}"
+    );
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.starts_with("thumbnails/") && k.contains("throttle-me"))
+    );
 
     // The algorithm server down: every record fails, retryably.
-    let down = thumbnailer(&world, "http://127.0.0.1:9", &[("THUMBNAIL_SIZES", "64x64")]).await;
+    let down = thumbnailer(
+        &world,
+        "http://127.0.0.1:9",
+        &[("THUMBNAIL_SIZES", "64x64")],
+    )
+    .await;
     let err = handle_notification(event(&world.bucket, &["a.jpg"]), soon(), &down)
         .await
         .expect_err("server down");
     assert_eq!(err.error_type, "Retryable.RecordsFailed");
-    assert!(err.error_message.contains("could not reach the algorithm API"), "{}", err.error_message);
+    assert!(
+        err.error_message
+            .contains("could not reach the algorithm API"),
+        "{}",
+        err.error_message
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,7 +360,10 @@ async fn a_twenty_record_event_runs_with_bounded_concurrency() {
     let thumbs = thumbnailer(
         &world,
         &gateway.url,
-        &[("THUMBNAIL_SIZES", "64x64"), ("MAX_CONCURRENT_RECORDS", "4")],
+        &[
+            ("THUMBNAIL_SIZES", "64x64"),
+            ("MAX_CONCURRENT_RECORDS", "4"),
+        ],
     )
     .await;
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -289,7 +371,12 @@ async fn a_twenty_record_event_runs_with_bounded_concurrency() {
         .await
         .expect("succeeds");
     assert_eq!(report.records.len(), 20);
-    assert!(report.records.iter().all(|r| matches!(r.outcome, Outcome::Done { .. })));
+    assert!(
+        report
+            .records
+            .iter()
+            .all(|r| matches!(r.outcome, Outcome::Done { .. }))
+    );
     assert_eq!(gateway.counters.calls.load(Ordering::SeqCst), 20);
     let most = gateway.counters.max_in_flight.load(Ordering::SeqCst);
     assert!((1..=4).contains(&most), "{most} calls in flight");

@@ -4,7 +4,9 @@ use blueprint_core::s3_event::S3Notification;
 use blueprint_testkit::workspace_root;
 
 fn load(name: &str) -> S3Notification {
-    let path = workspace_root().join("blueprints/s3-thumbnail/events").join(name);
+    let path = workspace_root()
+        .join("blueprints/s3-thumbnail/events")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("sample event");
     S3Notification::parse(serde_json::from_str(&text).expect("JSON")).expect("S3 event")
 }
@@ -18,7 +20,10 @@ fn keys(notification: S3Notification) -> Vec<String> {
 
 #[test]
 fn sample_event_keys_decode() {
-    assert_eq!(keys(load("put-with-space.json")), ["uploads/team photo.jpg"]);
+    assert_eq!(
+        keys(load("put-with-space.json")),
+        ["uploads/team photo.jpg"]
+    );
     assert_eq!(
         keys(load("put-plus-unicode.json")),
         ["uploads/a+b=c.jpg", "uploads/café/写真 2024.png"]

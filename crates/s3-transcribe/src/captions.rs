@@ -87,9 +87,21 @@ mod tests {
             language: Some("en".into()),
             duration: 3723.5,
             segments: vec![
-                Segment { start: 0.0, end: 1.5, text: " Hello world.".into() },
-                Segment { start: 1.5, end: 1.5, text: "".into() },
-                Segment { start: 3661.0416, end: 3723.5, text: " Second line.".into() },
+                Segment {
+                    start: 0.0,
+                    end: 1.5,
+                    text: " Hello world.".into(),
+                },
+                Segment {
+                    start: 1.5,
+                    end: 1.5,
+                    text: "".into(),
+                },
+                Segment {
+                    start: 3661.0416,
+                    end: 3723.5,
+                    text: " Second line.".into(),
+                },
             ],
         }
     }

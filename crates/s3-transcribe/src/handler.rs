@@ -70,7 +70,10 @@ impl Transcriber {
     }
 
     fn output_bucket<'a>(&'a self, source_bucket: &'a str) -> &'a str {
-        self.settings.output_bucket.as_deref().unwrap_or(source_bucket)
+        self.settings
+            .output_bucket
+            .as_deref()
+            .unwrap_or(source_bucket)
     }
 }
 
@@ -98,7 +101,10 @@ pub async fn handle_notification(
     let outcomes: Vec<(String, Outcome)> = stream::iter(records)
         .map(|record| async move {
             let label = format!("s3://{}/{}", record.bucket, record.key);
-            (label, transcribe_record(&record, deadline, transcriber).await)
+            (
+                label,
+                transcribe_record(&record, deadline, transcriber).await,
+            )
         })
         .buffered(RECORDS_AT_ONCE)
         .collect()
@@ -143,7 +149,11 @@ async fn transcribe_record(
     let source = match head_source(&transcriber.s3, &record.bucket, &record.key).await {
         Ok(source) => source,
         Err(e) if e.not_found => return skip("deleted since the event".into()),
-        Err(e) => return Outcome::Failed { error: e.to_string() },
+        Err(e) => {
+            return Outcome::Failed {
+                error: e.to_string(),
+            };
+        }
     };
     if source.size > settings.max_media_bytes {
         return Outcome::Rejected {
@@ -158,12 +168,18 @@ async fn transcribe_record(
     match output_is_current(&transcriber.s3, output_bucket, &marker, &source).await {
         Ok(true) => return skip(format!("transcripts are current for ETag {}", source.etag)),
         Ok(false) => {}
-        Err(e) => return Outcome::Failed { error: e.to_string() },
+        Err(e) => {
+            return Outcome::Failed {
+                error: e.to_string(),
+            };
+        }
     }
     let time_left = deadline.saturating_duration_since(Instant::now());
     match settings.choose(source.size, time_left) {
         Mode::Async => start_async(transcriber, &source, output_bucket, deadline).await,
-        Mode::Sync | Mode::Auto => transcribe_now(transcriber, &source, output_bucket, deadline).await,
+        Mode::Sync | Mode::Auto => {
+            transcribe_now(transcriber, &source, output_bucket, deadline).await
+        }
     }
 }
 
@@ -198,9 +214,20 @@ async fn transcribe_now(
     output_bucket: &str,
     deadline: Instant,
 ) -> Outcome {
-    let url = match presign_get(&transcriber.s3, &source.bucket, &source.key, SYNC_URL_LIFETIME).await {
+    let url = match presign_get(
+        &transcriber.s3,
+        &source.bucket,
+        &source.key,
+        SYNC_URL_LIFETIME,
+    )
+    .await
+    {
         Ok(url) => url,
-        Err(e) => return Outcome::Failed { error: e.to_string() },
+        Err(e) => {
+            return Outcome::Failed {
+                error: e.to_string(),
+            };
+        }
     };
     let settings = &transcriber.settings;
     let options = CallOptions {
@@ -209,7 +236,11 @@ async fn transcribe_now(
     };
     let result: Value = match transcriber
         .algorithms
-        .call(&settings.algorithm, algorithm_input(settings, url, None), &options)
+        .call(
+            &settings.algorithm,
+            algorithm_input(settings, url, None),
+            &options,
+        )
         .await
         .and_then(|reply| reply.decode())
     {
@@ -227,13 +258,23 @@ async fn start_async(
 ) -> Outcome {
     let pending = transcriber.pending_key(source);
     let urls = async {
-        let get = presign_get(&transcriber.s3, &source.bucket, &source.key, ASYNC_URL_LIFETIME).await?;
+        let get = presign_get(
+            &transcriber.s3,
+            &source.bucket,
+            &source.key,
+            ASYNC_URL_LIFETIME,
+        )
+        .await?;
         let put = presign_put(&transcriber.s3, output_bucket, &pending, ASYNC_URL_LIFETIME).await?;
         Ok::<_, blueprint_core::s3_objects::StorageError>((get, put))
     };
     let (get, put) = match urls.await {
         Ok(urls) => urls,
-        Err(e) => return Outcome::Failed { error: e.to_string() },
+        Err(e) => {
+            return Outcome::Failed {
+                error: e.to_string(),
+            };
+        }
     };
     let settings = &transcriber.settings;
     match transcriber
@@ -279,15 +320,26 @@ async fn render_pending(transcriber: &Transcriber, bucket: &str, key: &str, rest
     };
     let body = match get_bytes(&transcriber.s3, bucket, key).await {
         Ok(body) => body,
-        Err(e) if e.not_found => return Outcome::Skipped { reason: "already rendered".into() },
-        Err(e) => return Outcome::Failed { error: e.to_string() },
+        Err(e) if e.not_found => {
+            return Outcome::Skipped {
+                reason: "already rendered".into(),
+            };
+        }
+        Err(e) => {
+            return Outcome::Failed {
+                error: e.to_string(),
+            };
+        }
     };
     let outcome = match serde_json::from_slice::<Value>(&body) {
         Ok(value) => match value.get("error") {
             Some(error) => Outcome::Rejected {
                 error: format!(
                     "transcribing s3://{source_bucket}/{source_key} failed: {}",
-                    error.get("message").and_then(Value::as_str).unwrap_or("no message")
+                    error
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no message")
                 ),
             },
             None => write_outputs(transcriber, &source, bucket, value).await,
@@ -301,7 +353,9 @@ async fn render_pending(transcriber: &Transcriber, bucket: &str, key: &str, rest
     }
     match delete_object(&transcriber.s3, bucket, key).await {
         Ok(()) => outcome,
-        Err(e) => Outcome::Failed { error: e.to_string() },
+        Err(e) => Outcome::Failed {
+            error: e.to_string(),
+        },
     }
 }
 
@@ -348,7 +402,9 @@ async fn write_outputs(
                     tracing::error!(key = %done, error = %cleanup, "could not remove a partial output");
                 }
             }
-            return Outcome::Failed { error: e.to_string() };
+            return Outcome::Failed {
+                error: e.to_string(),
+            };
         }
         written.push(key);
     }

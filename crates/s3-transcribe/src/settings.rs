@@ -76,7 +76,11 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .collect();
         if media_suffixes.is_empty() {
-            return Err(invalid(MEDIA_SUFFIXES, suffixes_text, "lists no suffix".into()));
+            return Err(invalid(
+                MEDIA_SUFFIXES,
+                suffixes_text,
+                "lists no suffix".into(),
+            ));
         }
         let mut output_prefix =
             non_empty(&env, OUTPUT_PREFIX).unwrap_or_else(|| "transcripts/".into());
@@ -92,7 +96,11 @@ impl Settings {
                 None => Ok(default),
                 Some(text) => match text.parse::<u64>() {
                     Ok(n) if n > 0 => Ok(n),
-                    _ => Err(invalid(var, text, "must be a whole number of at least 1".into())),
+                    _ => Err(invalid(
+                        var,
+                        text,
+                        "must be a whole number of at least 1".into(),
+                    )),
                 },
             }
         };
@@ -120,7 +128,11 @@ impl Settings {
         match self.mode {
             Mode::Auto => {
                 let estimate = Duration::from_secs_f64(size as f64 / self.bytes_per_second as f64);
-                if estimate * 2 < time_left { Mode::Sync } else { Mode::Async }
+                if estimate * 2 < time_left {
+                    Mode::Sync
+                } else {
+                    Mode::Async
+                }
             }
             forced => forced,
         }
@@ -151,13 +163,15 @@ mod tests {
         assert_eq!(s.choose(1_000_000, Duration::from_secs(15)), Mode::Async);
         let forced = settings(&[(TRANSCRIBE_MODE, "sync")]);
         assert_eq!(forced.choose(u64::MAX / 4, Duration::ZERO), Mode::Sync);
-        assert!(Settings::from_env(|k| match k {
-            TRANSCRIBE_MODE => Some("later".into()),
-            "ALGORITHMIA_API_KEY" => Some("k".into()),
-            _ => None,
-        })
-        .expect_err("bad mode")
-        .to_string()
-        .contains(TRANSCRIBE_MODE));
+        assert!(
+            Settings::from_env(|k| match k {
+                TRANSCRIBE_MODE => Some("later".into()),
+                "ALGORITHMIA_API_KEY" => Some("k".into()),
+                _ => None,
+            })
+            .expect_err("bad mode")
+            .to_string()
+            .contains(TRANSCRIBE_MODE)
+        );
     }
 }

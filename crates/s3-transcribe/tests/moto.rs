@@ -34,7 +34,11 @@ async fn world() -> World {
     let config = blueprint_testkit::moto_config().await;
     let s3 = aws_sdk_s3::Client::new(&config);
     let bucket = unique("media");
-    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
     let server = AlgoServer::start(&["--allow-fetch-host", "127.0.0.1"]);
     World { s3, bucket, server }
 }
@@ -88,7 +92,10 @@ async fn text_of(world: &World, key: &str) -> (String, Option<String>) {
         .unwrap_or_else(|e| panic!("get {key}: {e}"));
     let content_type = object.content_type().map(str::to_owned);
     let bytes = object.body.collect().await.expect("body").into_bytes();
-    (String::from_utf8(bytes.to_vec()).expect("UTF-8"), content_type)
+    (
+        String::from_utf8(bytes.to_vec()).expect("UTF-8"),
+        content_type,
+    )
 }
 
 async fn keys(world: &World) -> Vec<String> {
@@ -118,7 +125,11 @@ fn cue_starts_by_ffmpeg(text: &str, extension: &str) -> Vec<f64> {
         .output()
         .expect("ffmpeg (installed by make fixtures)");
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(output.status.success(), "ffmpeg rejected the {extension}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "ffmpeg rejected the {extension}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| line.split_once(" --> "))
@@ -136,7 +147,11 @@ async fn check_outputs(world: &World, key: &str) -> Transcript {
     assert_eq!(json_type.as_deref(), Some("application/json"));
     let transcript: Transcript = serde_json::from_str(&json_text).expect("transcript JSON");
     let wer = word_error_rate(&reference, &transcript.text);
-    assert!(wer <= 0.3, "WER {wer:.2}: {:?} vs {reference:?}", transcript.text);
+    assert!(
+        wer <= 0.3,
+        "WER {wer:.2}: {:?} vs {reference:?}",
+        transcript.text
+    );
     let (txt, _) = text_of(world, &format!("transcripts/{key}.txt")).await;
     assert_eq!(txt.trim(), transcript.text.trim());
     let cues: Vec<f64> = transcript
@@ -146,8 +161,12 @@ async fn check_outputs(world: &World, key: &str) -> Transcript {
         .map(|s| s.start)
         .collect();
     assert!(!cues.is_empty());
-    for (extension, content_type) in [("vtt", "text/vtt; charset=utf-8"), ("srt", "application/x-subrip; charset=utf-8")] {
-        let (captions, stored_type) = text_of(world, &format!("transcripts/{key}.{extension}")).await;
+    for (extension, content_type) in [
+        ("vtt", "text/vtt; charset=utf-8"),
+        ("srt", "application/x-subrip; charset=utf-8"),
+    ] {
+        let (captions, stored_type) =
+            text_of(world, &format!("transcripts/{key}.{extension}")).await;
         assert_eq!(stored_type.as_deref(), Some(content_type));
         let parsed = cue_starts_by_ffmpeg(&captions, extension);
         assert_eq!(parsed.len(), cues.len(), "{extension} cues");
@@ -177,13 +196,23 @@ async fn a_spoken_video_gets_transcript_and_captions_and_a_replay_writes_nothing
     let report = handle_notification(event(&world.bucket, key), soon(), &transcriber)
         .await
         .expect("replay");
-    assert!(matches!(&report.records[0].outcome, Outcome::Skipped { reason } if reason.contains("current")), "{report:?}");
+    assert!(
+        matches!(&report.records[0].outcome, Outcome::Skipped { reason } if reason.contains("current")),
+        "{report:?}"
+    );
     assert_eq!(keys(&world).await, before);
     // The function's own outputs are ignored.
-    let report = handle_notification(event(&world.bucket, &format!("transcripts/{key}.json")), soon(), &transcriber)
-        .await
-        .expect("own output");
-    assert!(matches!(&report.records[0].outcome, Outcome::Skipped { .. }));
+    let report = handle_notification(
+        event(&world.bucket, &format!("transcripts/{key}.json")),
+        soon(),
+        &transcriber,
+    )
+    .await
+    .expect("own output");
+    assert!(matches!(
+        &report.records[0].outcome,
+        Outcome::Skipped { .. }
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,15 +233,24 @@ async fn the_async_path_produces_the_same_files() {
     // The server PUTs the result to the presigned URL; its arrival is the next event.
     let start = Instant::now();
     while !keys(&world).await.contains(&pending) {
-        assert!(start.elapsed() < Duration::from_secs(120), "no async result after 120 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no async result after 120 s"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let report = handle_notification(event(&world.bucket, &pending), soon(), &transcriber)
         .await
         .expect("rendered");
-    assert!(matches!(&report.records[0].outcome, Outcome::Done { outputs } if outputs.len() == 4), "{report:?}");
+    assert!(
+        matches!(&report.records[0].outcome, Outcome::Done { outputs } if outputs.len() == 4),
+        "{report:?}"
+    );
     check_outputs(&world, key).await;
-    assert!(!keys(&world).await.contains(&pending), "the pending result is removed");
+    assert!(
+        !keys(&world).await.contains(&pending),
+        "the pending result is removed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,13 +259,20 @@ async fn a_video_without_audio_is_rejected_with_no_output() {
     let world = world().await;
     upload(&world, "videos/silent film.mp4", "noaudio.mp4", "video/mp4").await;
     let transcriber = transcriber(&world, "sync");
-    let report = handle_notification(event(&world.bucket, "videos/silent film.mp4"), soon(), &transcriber)
-        .await
-        .expect("a bad input does not fail the invocation");
+    let report = handle_notification(
+        event(&world.bucket, "videos/silent film.mp4"),
+        soon(),
+        &transcriber,
+    )
+    .await
+    .expect("a bad input does not fail the invocation");
     let Outcome::Rejected { error } = &report.records[0].outcome else {
         panic!("{report:?}");
     };
     assert!(error.to_lowercase().contains("audio"), "{error}");
-    assert!(logs.text().contains("silent film.mp4"), "logged with the key");
+    assert!(
+        logs.text().contains("silent film.mp4"),
+        "logged with the key"
+    );
     assert_eq!(keys(&world).await, ["videos/silent film.mp4"]);
 }

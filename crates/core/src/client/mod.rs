@@ -239,13 +239,15 @@ impl AlgorithmClient {
                 .header(AUTHORIZATION, auth.clone())
                 .body(body.clone());
             let result = {
-                let _permit = self.in_flight.acquire().await.map_err(|_| {
-                    AlgorithmError::Transport {
-                        algorithm: name.clone(),
-                        api: self.api.to_string(),
-                        detail: "the client is shutting down".into(),
-                    }
-                })?;
+                let _permit =
+                    self.in_flight
+                        .acquire()
+                        .await
+                        .map_err(|_| AlgorithmError::Transport {
+                            algorithm: name.clone(),
+                            api: self.api.to_string(),
+                            detail: "the client is shutting down".into(),
+                        })?;
                 tokio::time::timeout(budget, self.send(request, &name))
                     .await
                     .unwrap_or(Err(AlgorithmError::Timeout {

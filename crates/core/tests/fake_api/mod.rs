@@ -64,8 +64,10 @@ async fn call_versioned(
 }
 
 fn envelope(result: Value, content_type: &str) -> Response {
-    axum::Json(json!({"result": result, "metadata": {"content_type": content_type, "duration": 0.01}}))
-        .into_response()
+    axum::Json(
+        json!({"result": result, "metadata": {"content_type": content_type, "duration": 0.01}}),
+    )
+    .into_response()
 }
 
 async fn call(
@@ -97,10 +99,9 @@ async fn call(
         .to_owned();
     match name.as_str() {
         "Echo" => match content_type.as_str() {
-            "application/json" => envelope(
-                serde_json::from_slice(&body).unwrap_or(Value::Null),
-                "json",
-            ),
+            "application/json" => {
+                envelope(serde_json::from_slice(&body).unwrap_or(Value::Null), "json")
+            }
             "text/plain" => envelope(json!(String::from_utf8_lossy(&body)), "text"),
             _ => envelope(
                 json!(base64::engine::general_purpose::STANDARD.encode(&body)),
