@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/aws-ml-blueprints/target
 export AWS_EC2_METADATA_DISABLED := true
 CARGO ?= cargo
 
-.PHONY: help deps venv models fixtures build test demo lint fmt clean
+.PHONY: help deps venv sam-venv models fixtures build test demo bench lint fmt clean
 
 help:
 	@echo "make demo      set up, start moto + algo-server + cargo lambda watch, run every blueprint end to end"
@@ -22,6 +22,10 @@ deps:
 venv:
 	@scripts/venv.sh
 
+# SAM CLI in its own venv (it pins boto3), for `sam validate --lint` in the tests.
+sam-venv:
+	@scripts/sam-venv.sh
+
 models:
 	@scripts/models.sh
 
@@ -33,7 +37,7 @@ build: deps
 
 # Builds every test (and the algo-server binary the tests start) in one go, so the
 # workspace's features are resolved once, then runs them with a moto server.
-test: deps venv models fixtures
+test: deps venv sam-venv models fixtures
 	$(CARGO) test --workspace --no-run
 	@scripts/with-moto.sh $(CARGO) test --workspace
 

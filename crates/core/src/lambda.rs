@@ -18,14 +18,22 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// Deadlines below this are not epoch milliseconds (that would be before 2001) but a
+/// time budget: `cargo lambda watch` sends a constant `600000` (ten minutes).
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
 /// The invocation deadline as an `Instant`, with `margin` kept back for the work
 /// that follows (writing results, reporting).
 pub fn deadline(context: &lambda_runtime::Context, margin: Duration) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(context.deadline.saturating_sub(now_ms));
+    let left = if context.deadline < EPOCH_MS_FLOOR {
+        Duration::from_millis(context.deadline)
+    } else {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Duration::from_millis(context.deadline.saturating_sub(now_ms))
+    };
     Instant::now() + left.saturating_sub(margin)
 }
 

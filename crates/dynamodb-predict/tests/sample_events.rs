@@ -7,7 +7,9 @@ use dynamodb_predict::Settings;
 use dynamodb_predict::features::{Eligibility, classify};
 
 fn load(name: &str) -> Event {
-    let path = workspace_root().join("blueprints/dynamodb-predict/events").join(name);
+    let path = workspace_root()
+        .join("blueprints/dynamodb-predict/events")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("sample event");
     serde_json::from_str(&text).expect("a DynamoDB stream event")
 }
@@ -25,7 +27,12 @@ fn verdicts(name: &str) -> Vec<String> {
         .iter()
         .map(|record| match classify(record, &settings) {
             Eligibility::Predict(c) => {
-                assert!(c.table.starts_with("aws-ml-blueprints-dynamodb-predict-Table"), "{}", c.table);
+                assert!(
+                    c.table
+                        .starts_with("aws-ml-blueprints-dynamodb-predict-Table"),
+                    "{}",
+                    c.table
+                );
                 format!("predict {}", c.sequence_number)
             }
             Eligibility::Skip(reason) => format!("skip: {reason}"),
@@ -38,7 +45,11 @@ fn verdicts(name: &str) -> Vec<String> {
 fn sample_events_classify_as_named() {
     assert_eq!(
         verdicts("stream-batch.json"),
-        ["predict 100000000000000000001", "predict 100000000000000000002", "skip: REMOVE record"]
+        [
+            "predict 100000000000000000001",
+            "predict 100000000000000000002",
+            "skip: REMOVE record"
+        ]
     );
     assert_eq!(
         verdicts("own-write.json"),

@@ -4,7 +4,9 @@ use blueprint_core::s3_event::S3Notification;
 use blueprint_testkit::workspace_root;
 
 fn load(name: &str) -> S3Notification {
-    let path = workspace_root().join("blueprints/s3-transcribe/events").join(name);
+    let path = workspace_root()
+        .join("blueprints/s3-transcribe/events")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("sample event");
     S3Notification::parse(serde_json::from_str(&text).expect("JSON")).expect("S3 event")
 }
@@ -18,10 +20,15 @@ fn keys(notification: S3Notification) -> Vec<String> {
 
 #[test]
 fn sample_event_keys_decode() {
-    assert_eq!(keys(load("put-video.json")), ["media/team meeting (2026).mp4"]);
+    assert_eq!(
+        keys(load("put-video.json")),
+        ["media/team meeting (2026).mp4"]
+    );
     assert_eq!(
         keys(load("async-result.json")),
-        ["transcripts/.pending/my-stack-123456789012-media/media/team meeting (2026).mp4.9b2cf535f27731c974343645a3985328.json"]
+        [
+            "transcripts/.pending/my-stack-123456789012-media/media/team meeting (2026).mp4.9b2cf535f27731c974343645a3985328.json"
+        ]
     );
     assert_eq!(load("s3-test-event.json"), S3Notification::Test);
 }

@@ -1,0 +1,13 @@
+use blueprint_core::lambda::{aws_config, init_tracing};
+use blueprint_core::settings::process_env;
+use blueprint_starter::{Settings, Starter, handle};
+use lambda_runtime::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let settings = Settings::from_env(process_env)?;
+    let aws = aws_config().await;
+    let starter = Starter::connect(settings, &aws).await?;
+    run(service_fn(|event| handle(event, &starter))).await
+}

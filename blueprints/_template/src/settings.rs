@@ -1,0 +1,66 @@
+use blueprint_core::AlgorithmiaSettings;
+use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty};
+use blueprint_core::v1::AlgoPath;
+
+pub const DEFAULT_ALGORITHM: &str = "blueprints/Echo/1.0.0";
+pub const MAX_CONCURRENT_MESSAGES: &str = "MAX_CONCURRENT_MESSAGES";
+
+/// The blueprint's settings, read once per cold start: the shared ones
+/// (`ALGORITHMIA_API`, the key, `ALGORITHM`) plus this blueprint's own.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub algorithmia: AlgorithmiaSettings,
+    pub algorithm: AlgoPath,
+    pub max_concurrent_messages: usize,
+}
+
+impl Settings {
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let algorithm_text =
+            non_empty(&env, ALGORITHM).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned());
+        let algorithm = algorithm_text
+            .parse()
+            .map_err(|e: blueprint_core::v1::PathError| SettingsError::Invalid {
+                var: ALGORITHM,
+                value: algorithm_text.clone(),
+                problem: e.to_string(),
+            })?;
+        let max_concurrent_messages = match non_empty(&env, MAX_CONCURRENT_MESSAGES) {
+            None => 4,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(SettingsError::Invalid {
+                        var: MAX_CONCURRENT_MESSAGES,
+                        value: text,
+                        problem: "must be a whole number of at least 1".into(),
+                    });
+                }
+            },
+        };
+        Ok(Self {
+            algorithmia: AlgorithmiaSettings::from_env(&env)?,
+            algorithm,
+            max_concurrent_messages,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bad_values_name_the_variable() {
+        let base = |k: &str| (k == "ALGORITHMIA_API_KEY").then(|| "simK".to_owned());
+        let settings = Settings::from_env(base).expect("valid");
+        assert_eq!(settings.algorithm.to_string(), DEFAULT_ALGORITHM);
+        assert_eq!(settings.max_concurrent_messages, 4);
+        let bad = |k: &str| match k {
+            MAX_CONCURRENT_MESSAGES => Some("none".to_owned()),
+            other => base(other),
+        };
+        let err = Settings::from_env(bad).expect_err("invalid");
+        assert!(err.to_string().contains(MAX_CONCURRENT_MESSAGES), "{err}");
+    }
+}
