@@ -53,3 +53,8 @@ fmt:
 
 clean:
 	rm -rf .venv .venv-models .venv-sam .venv-bench models demo-out fixtures/generated .cache
+
+# Figures side by side with the peers (Node.js + AWS SDK v3, sharp, faster-whisper,
+# a bare axum server); writes docs/benchmarks.md.
+bench: deps venv models fixtures
+	@bench/run.sh

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `make bench`: the blueprints and algo-server side by side with what users would pick
+# instead, on this machine, in one run. Prints one table and writes docs/benchmarks.md.
+#
+#   bench/run.sh                          # everything (~10 min once built)
+#   COLD_RUNS=20 RUNS=10 SPEECH_RUNS=3 WRK_REPS=3 WRK_SECONDS=10 bench/run.sh
+#   BENCH_CARGO_ARGS='--config profile.release.lto="thin"' bench/run.sh   # quicker build
+#   BENCH_INPROCESS=0 bench/run.sh        # skip `cargo bench` (its own LTO link)
+#
+# Needs `make venv models fixtures` (the Makefile target depends on them), Node.js >= 20.9
+# with npm, and apt for wrk and zip when missing. Peers it sets up itself: npm packages
+# in bench/node_modules (bench/package-lock.json), faster-whisper in .venv-bench.
+# Raw results and logs: bench/out/. How each figure is measured: docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aws-ml-blueprints/target}"
+export AWS_EC2_METADATA_DISABLED=true
+started=$(date +%s)
+out=bench/out
+step() { echo "==> $*" >&2; }
+fail() { echo "error: $*" >&2; exit 1; }
+trap 'rc=$?; [ $rc -eq 0 ] || echo "bench/run.sh failed (exit $rc); logs in $out/" >&2' EXIT
+
+# --- prerequisites
+for needed in models/ggml-tiny.en.bin models/predict fixtures/generated/12mp.jpg \
+  fixtures/generated/silence.wav fixtures/generated/long.mp4 .venv/bin/moto_server; do
+  [ -e "$needed" ] || fail "$needed is missing: run \`make venv models fixtures\` first"
+done
+command -v node >/dev/null && command -v npm >/dev/null || fail "Node.js and npm are needed (apt-get install nodejs npm, >= 20.9)"
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=9)?0:1)' \
+  || fail "Node.js >= 20.9 is needed (sharp 0.35); found $(node --version)"
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v zip >/dev/null || missing+=(zip)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]} (apt)"
+  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get install -y -q "${missing[@]}" >/dev/null || fail "could not apt-get install ${missing[*]}"
+fi
+mkdir -p "$out"
+rm -f "$out"/*.json "$out"/*.txt
+
+# --- builds
+read -r -a cargo_args <<<"${BENCH_CARGO_ARGS:-}"
+profile="release profile (LTO fat, codegen-units 1)"
+[ -z "${BENCH_CARGO_ARGS:-}" ] || profile="release profile with $BENCH_CARGO_ARGS"
+step "building the Lambda binaries, algo-server and the bare axum server ($profile; slow on 2 cores the first time)"
+cargo build --quiet --release "${cargo_args[@]}" -p s3-thumbnail -p s3-transcribe -p dynamodb-predict \
+  -p algo-server --bins
+cargo build --quiet --release "${cargo_args[@]}" -p algo-server --example hello
+export BIN_DIR="$CARGO_TARGET_DIR/release" HELLO_BIN="$CARGO_TARGET_DIR/release/examples/hello"
+
+# --- peers
+stamp="bench/node_modules/.stamp-$(sha256sum bench/package-lock.json | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  step "installing the Node.js peers (npm ci in bench/)"
+  (cd bench && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in bench/ failed"
+  touch "$stamp"
+fi
+
+# --- package sizes
+step "zipping each Lambda package (bootstrap, zip -9)"
+zipdir=$(mktemp -d)
+sizes=()
+for bp in s3-thumbnail s3-transcribe dynamodb-predict; do
+  mkdir -p "$zipdir/$bp" && cp "$BIN_DIR/$bp" "$zipdir/$bp/bootstrap"
+  (cd "$zipdir/$bp" && zip -q -9 bootstrap.zip bootstrap)
+  sizes+=("\"$bp\": $(stat -c %s "$zipdir/$bp/bootstrap.zip")")
+done
+rm -rf "$zipdir"
+(IFS=,; echo "{${sizes[*]}}") >"$out/zips.json"
+
+py=.venv/bin/python
+step "1/5 cold start: each blueprint vs its Node.js handler, ${COLD_RUNS:-20} starts each (moto + algo-server)"
+scripts/with-moto.sh "$py" bench/bench.py coldstart "$out/coldstart.json"
+
+step "2/5 SmartThumbnail vs sharp (attention): 12 MP JPEG, ${RUNS:-10} runs each; face photos"
+"$py" bench/bench.py thumbnail "$out/thumbnail.json"
+if [ "${BENCH_INPROCESS:-1}" = 1 ]; then
+  step "2/5 SmartThumbnail in-process: cargo bench -p algo-server --bench thumbnail"
+  cargo bench --quiet "${cargo_args[@]}" -p algo-server --bench thumbnail >"$out/cargo-bench-thumbnail.txt" \
+    || fail "cargo bench -p algo-server --bench thumbnail failed"
+fi
+
+for i in $(seq "${SPEECH_RUNS:-3}"); do
+  step "3/5 speech-to-text vs faster-whisper: bench/speech.sh, run $i/${SPEECH_RUNS:-3}"
+  bench/speech.sh >"$out/speech-$i.txt" || fail "bench/speech.sh failed"
+done
+
+step "4/5 stream batch: 100 records at +50 ms per algorithm call, batched vs one call per record"
+scripts/with-moto.sh "$py" bench/bench.py predict "$out/predict.json"
+
+step "5/5 server overhead: wrk against Echo and a bare axum server"
+"$py" bench/bench.py wrk "$out/wrk.json"
+
+cat >"$out/meta.json" <<EOF
+{"date": "$(date -u '+%Y-%m-%d %H:%M UTC')", "cpus": "$(nproc)",
+ "cpu": "$(lscpu | sed -n 's/^Model name: *//p' | head -n1)",
+ "memory": "$(free -h | awk '/^Mem:/ {print $2}')",
+ "os": "$(. /etc/os-release && echo "$PRETTY_NAME") $(uname -m)",
+ "node": "$(node --version)", "profile": "$profile",
+ "command": "make bench", "seconds": $(( $(date +%s) - started ))}
+EOF
+echo
+"$py" bench/bench.py report "$out"
+echo
+step "wrote docs/benchmarks.md ($(( $(date +%s) - started )) s)"

