@@ -283,7 +283,7 @@ def main():
               f"scikit-learn: {row['label']} {row['score']:.4f}; truth {row.get('truth')})")
     (OUT / "dynamodb-predict.json").write_text(json.dumps(predictions, indent=2) + "\n")
     dead = OUT / "dead-letter.jsonl"
-    print(f"  dead-letter log: {'empty' if not dead.exists() else dead.read_text().count(chr(10))} events")
+    print(f"  dead-letter log: {'empty' if not dead.exists() else str(dead.read_text().count(chr(10))) + ' events'}")
     print()
 
 
