@@ -16,7 +16,9 @@ async fn echo(body: Bytes) -> impl IntoResponse {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let listen = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_owned());
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     // bench/run.sh reads this line to learn the port.
     println!("hello listening on http://{}", listener.local_addr()?);

@@ -552,8 +552,13 @@ mod tests {
                     axum::http::StatusCode::OK
                 }),
             )
-            .route("/loop", get(|| async { axum::response::Redirect::temporary("/loop") }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            .route(
+                "/loop",
+                get(|| async { axum::response::Redirect::temporary("/loop") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         (base, stored)
@@ -563,9 +568,13 @@ mod tests {
     async fn put_uploads_to_allowed_hosts_only() {
         let (base, stored) = origin().await;
         let open = Fetcher::new(policy(&["127.0.0.1"])).expect("client");
-        open.put(&format!("{base}/upload?sig=x"), b"result".to_vec(), "text/plain")
-            .await
-            .expect("uploaded");
+        open.put(
+            &format!("{base}/upload?sig=x"),
+            b"result".to_vec(),
+            "text/plain",
+        )
+        .await
+        .expect("uploaded");
         assert_eq!(stored.lock().expect("lock").as_slice(), b"result");
 
         let strict = Fetcher::new(policy(&[])).expect("client");
@@ -581,6 +590,9 @@ mod tests {
         let (base, _) = origin().await;
         let open = Fetcher::new(policy(&["127.0.0.1"])).expect("client");
         let error = open.get(&format!("{base}/loop")).await.expect_err("loop");
-        assert!(matches!(error, FetchError::TooManyRedirects { .. }), "{error}");
+        assert!(
+            matches!(error, FetchError::TooManyRedirects { .. }),
+            "{error}"
+        );
     }
 }

@@ -70,4 +70,16 @@ mod tests {
             "{left:?}"
         );
     }
+
+    #[test]
+    fn an_emulators_relative_deadline_is_a_budget() {
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = 600_000;
+        let d = deadline(&context, Duration::from_secs(2));
+        let left = d.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(597) && left <= Duration::from_secs(598),
+            "{left:?}"
+        );
+    }
 }
