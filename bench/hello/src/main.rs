@@ -2,7 +2,7 @@
 //! (`wrk`, same machine, same request). `POST /` answers the body it got, as JSON;
 //! `GET /` answers "hello, world". No middleware, no logging.
 //!
-//!   cargo run --release -p algo-server --example hello -- 127.0.0.1:0
+//!   cargo run --release --manifest-path bench/hello/Cargo.toml -- 127.0.0.1:0
 
 use axum::Router;
 use axum::body::Bytes;
