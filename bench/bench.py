@@ -452,7 +452,8 @@ def stats(values: list) -> tuple:
 
 def fmt(values: list, unit: str, digits: int = 0) -> str:
     med, lo, hi = stats(values)
-    return f"{med:.{digits}f} {unit} ({lo:.{digits}f}–{hi:.{digits}f})"
+    unit = f" {unit}" if unit else ""
+    return f"{med:.{digits}f}{unit} ({lo:.{digits}f}–{hi:.{digits}f})"
 
 
 def report(out_dir: Path) -> None:
@@ -592,7 +593,9 @@ METHOD = [
     "event served to the response posted, `MAX_BATCH_SIZE=100` vs `MAX_BATCH_SIZE=1`.",
     "5. **Server overhead.** `wrk -t2 -c16 -d10s --latency`, POST of `{\"hello\":\"world\"}`, against "
     "algo-server's `blueprints/Echo/1.0.0` (default settings, logging to a file) and against "
-    "`bench/hello` (bare axum, same axum and tokio versions, answering the body), alternately.",
+    "`bench/hello` (bare axum, same axum and tokio versions, answering the body), alternately. "
+    "wrk drives each as fast as it answers, so the two p99s are taken at different throughputs: "
+    "read them with the requests/s line (algo-server's worker pool and queue bound its concurrency).",
     "",
     "Package size: the release binary renamed `bootstrap`, zipped with `zip -9`, as Lambda receives it "
     "(built for this machine's architecture; Lambda's arm64 build is not measured here).",
