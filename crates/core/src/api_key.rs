@@ -146,7 +146,7 @@ async fn decrypt(
         .map_err(classify)?;
     let plaintext = reply
         .plaintext
-        .ok_or_else(|| Attempt::Fatal(KeyError::NotText))?;
+        .ok_or(Attempt::Fatal(KeyError::NotText))?;
     String::from_utf8(plaintext.into_inner())
         .map(|key| ApiKey(key.trim().to_owned()))
         .map_err(|_| Attempt::Fatal(KeyError::NotText))
