@@ -144,9 +144,7 @@ async fn decrypt(
         .send()
         .await
         .map_err(classify)?;
-    let plaintext = reply
-        .plaintext
-        .ok_or(Attempt::Fatal(KeyError::NotText))?;
+    let plaintext = reply.plaintext.ok_or(Attempt::Fatal(KeyError::NotText))?;
     String::from_utf8(plaintext.into_inner())
         .map(|key| ApiKey(key.trim().to_owned()))
         .map_err(|_| Attempt::Fatal(KeyError::NotText))
