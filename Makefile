@@ -26,7 +26,7 @@ venv:
 sam-venv:
 	@scripts/sam-venv.sh
 
-models:
+models: deps
 	@scripts/models.sh
 
 fixtures:

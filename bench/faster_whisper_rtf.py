@@ -16,9 +16,10 @@ def main() -> None:
     model = WhisperModel(model_dir, device="cpu", compute_type="default",
                          cpu_threads=threads, num_workers=1)
     start = time.perf_counter()
-    # Greedy decoding without carrying text between windows: what algo-speech does.
+    # Greedy decoding with temperature fallback, no text carried between windows, no VAD:
+    # what algo-speech does (whisper.cpp's defaults plus no_context).
     segments, info = model.transcribe(media, language="en", beam_size=1, best_of=1,
-                                      temperature=0.0, condition_on_previous_text=False,
+                                      condition_on_previous_text=False,
                                       vad_filter=False, without_timestamps=False)
     text = " ".join(segment.text.strip() for segment in segments)  # runs the decoder
     seconds = time.perf_counter() - start

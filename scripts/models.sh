@@ -73,6 +73,7 @@ EOF
 whisper() {
   if [[ -f "$GGML" && "$(size_of "$GGML")" == "$GGML_SIZE" ]]; then
     say "Whisper tiny.en ggml up to date: $GGML ($GGML_SIZE bytes)"
+    whisper_smoke
     return
   fi
   ensure_venv
@@ -105,6 +106,29 @@ EOF
     die "ggml sha256 $got, expected $GGML_SHA256 (right size, different bytes)"
   fi
   say "Whisper tiny.en ggml: $GGML ($(size_of "$GGML") bytes, sha256 $got)"
+  whisper_smoke
+}
+
+# Transcribes a spoken clip with the converted model through algo-speech (whisper.cpp),
+# once per model file: a model that converts with the right hash but does not load or
+# does not hear is caught here rather than in a test. The clip comes from `make fixtures`.
+whisper_smoke() {
+  local stamp="$OUT/.ggml-tiny.en.smoke" clip="$ROOT/fixtures/generated/speech.wav" want
+  want="$(size_of "$GGML") $(stat -c %Y "$GGML")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    say "smoke transcription passed before for this model file"
+    return
+  fi
+  if [[ ! -s "$clip" ]]; then
+    "$ROOT/scripts/fixtures.sh" || die "cannot make $clip for the smoke transcription"
+    SCRIPT=models
+  fi
+  step "smoke transcription of $clip with $GGML (builds algo-speech's example the first time)"
+  "${CARGO:-cargo}" run -q -p algo-speech --example transcribe -- "$clip" \
+    --model "$GGML" --threads 1 --expect morning,speech,recognition >/dev/null \
+    || die "the converted model did not transcribe $clip (transcript and error above)"
+  echo "$want" >"$stamp"
+  say "smoke transcription heard: morning, speech, recognition"
 }
 
 started=$SECONDS

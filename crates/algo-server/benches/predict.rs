@@ -2,7 +2,8 @@
 //! HTTP against the real binary (one client, calls one after another), for batches of
 //! 1, 100 and 1000 breast-cancer rows, and the same batches in-process for comparison.
 //!
-//! Needs `make models`. BENCH_CALLS sets the calls per batch size (default 200).
+//! Needs `make models`. BENCH_CALLS sets the calls per batch size (default 200; 3 when
+//! `cargo test --all-targets` runs it as a smoke test).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -26,10 +27,16 @@ fn main() {
         .into_iter()
         .map(|row| row["features"].clone())
         .collect();
+    // `cargo bench` passes --bench; under `cargo test --all-targets` this is a smoke run.
+    let default_calls = if std::env::args().any(|arg| arg == "--bench") {
+        200
+    } else {
+        3
+    };
     let calls: usize = std::env::var("BENCH_CALLS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(default_calls);
     let inputs: Vec<(usize, Value)> = BATCHES
         .iter()
         .map(|&size| {

@@ -39,7 +39,7 @@ impl FetchPolicy {
 
     fn host_allowed(&self, host: &str) -> bool {
         let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
-        self.allowed_hosts.iter().any(|allowed| *allowed == host)
+        self.allowed_hosts.contains(&host)
     }
 
     /// Why `ip` (which `host` resolved to) may not be contacted, if it may not.
@@ -320,13 +320,13 @@ impl Fetcher {
                 });
             }
         };
-        if let (Some(ip), Some(host)) = (literal, parsed.host_str()) {
-            if let Some(refusal) = self.policy.refusal(host, ip) {
-                return Err(FetchError::Refused {
-                    url: redacted(&parsed),
-                    refusal,
-                });
-            }
+        if let (Some(ip), Some(host)) = (literal, parsed.host_str())
+            && let Some(refusal) = self.policy.refusal(host, ip)
+        {
+            return Err(FetchError::Refused {
+                url: redacted(&parsed),
+                refusal,
+            });
         }
         Ok(parsed)
     }

@@ -428,6 +428,19 @@ async fn async_mode_writes_the_result_to_a_presigned_put_url() {
         message.contains("corrupt") || message.contains("not a format"),
         "{written}"
     );
+
+    // A bad input is reported at `output_url` too: the async caller has no other channel.
+    let malformed = json!({"url": 42, "output_url": bucket.put_url("out/malformed.json").await});
+    let (_, reply) = server
+        .call_json(&format!("{ALGO}?output=void"), &malformed)
+        .await;
+    assert_eq!(reply["async"], "void", "{reply}");
+    let written = bucket
+        .wait_json("out/malformed.json", Duration::from_secs(30))
+        .await;
+    assert_eq!(written["error"]["error_type"], "InputError", "{written}");
+    let message = written["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`url`"), "{written}");
 }
 
 #[test]

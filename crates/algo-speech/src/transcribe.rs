@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde::Serialize;
 use whisper_rs::{FullParams, SamplingStrategy};
@@ -72,17 +73,23 @@ impl TranscribeError {
 pub struct Transcriber {
     model: WhisperModel,
     threads: usize,
+    slots: Slots,
     /// Decoder settings per language, built once: whisper-rs leaks the language string
     /// each time one is set, so it is set once per language rather than once per call.
     templates: Mutex<HashMap<Option<c_int>, Arc<FullParams<'static, 'static>>>>,
 }
 
 impl Transcriber {
-    /// `threads`: CPU threads whisper.cpp uses per call (at least 1).
+    /// `threads`: CPU threads whisper.cpp uses per call (at least 1). Calls beyond
+    /// `cores / threads` at once wait their turn: ggml's threads spin while they wait
+    /// for each other, so oversubscribed cores make every call many times slower.
     pub fn new(model: WhisperModel, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             model,
-            threads: threads.max(1),
+            threads,
+            slots: Slots::new((cores / threads).max(1)),
             templates: Mutex::new(HashMap::new()),
         }
     }
@@ -130,6 +137,7 @@ impl Transcriber {
             params.set_abort_callback(Some(abort_trampoline));
             params.set_abort_callback_user_data(user_data);
         }
+        let _slot = self.slots.acquire(cancelled)?;
         let mut state =
             self.model.context().create_state().map_err(|e| {
                 TranscribeError::Engine(format!("cannot create a decoder state: {e}"))
@@ -215,6 +223,51 @@ impl Transcriber {
     }
 }
 
+/// A counting semaphore for inferences running at once.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(count: usize) -> Self {
+        Self {
+            free: Mutex::new(count),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.free.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for a free slot, giving up if the call is cancelled meanwhile.
+    fn acquire(&self, cancelled: &dyn Fn() -> bool) -> Result<Slot<'_>, TranscribeError> {
+        let mut free = self.lock();
+        while *free == 0 {
+            if cancelled() {
+                return Err(TranscribeError::Cancelled);
+            }
+            free = self
+                .freed
+                .wait_timeout(free, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *free -= 1;
+        Ok(Slot(self))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 fn base_params(language: Option<c_int>) -> FullParams<'static, 'static> {
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
     params.set_language(language.and_then(whisper_rs::get_lang_str));
@@ -274,6 +327,18 @@ fn is_annotation(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_annotation;
+
+    #[test]
+    fn slots_limit_concurrency_and_honour_cancellation() {
+        let slots = super::Slots::new(1);
+        let first = slots.acquire(&|| false).expect("a free slot");
+        assert!(matches!(
+            slots.acquire(&|| true),
+            Err(super::TranscribeError::Cancelled)
+        ));
+        drop(first);
+        assert!(slots.acquire(&|| false).is_ok());
+    }
 
     #[test]
     fn notes_about_sound_are_not_speech() {

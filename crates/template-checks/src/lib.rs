@@ -214,11 +214,7 @@ pub fn is_unscoped_resource(resource: &str) -> bool {
         return rest.split('/').next() == Some("*");
     }
     let segments: Vec<&str> = rest.split(['/', ':']).collect();
-    match segments.as_slice() {
-        ["*"] => true,
-        [_kind, "*"] => true,
-        _ => false,
-    }
+    matches!(segments.as_slice(), ["*"] | [_, "*"])
 }
 
 /// `text` with every `${...}` replaced by `_`.

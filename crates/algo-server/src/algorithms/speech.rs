@@ -23,13 +23,13 @@ pub struct SpeechToText {
 /// What one call asks for.
 struct Request {
     media: Media,
-    output_url: Option<String>,
     options: TranscribeOptions,
 }
 
 enum Media {
     Bytes(Bytes),
-    Url(String),
+    /// A URL, and how error messages name it.
+    Url(String, &'static str),
 }
 
 impl SpeechToText {
@@ -58,7 +58,7 @@ impl SpeechToText {
             .map_err(option_error)?;
         let bytes = match &request.media {
             Media::Bytes(bytes) => bytes.clone(),
-            Media::Url(url) => ctx.fetch(url, "input field `url`")?,
+            Media::Url(url, what) => ctx.fetch(url, what)?,
         };
         ctx.check_cancelled()?;
         let audio = algo_speech::decode(&bytes, self.limits).map_err(|error| {
@@ -105,9 +105,10 @@ impl Algorithm for SpeechToText {
     }
 
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
-        let request = parse_request(input, ctx)?;
-        let outcome = self.transcribe(&request, ctx);
-        let Some(output_url) = request.output_url else {
+        // Read first: once it is known, every later failure is written there too.
+        let output_url = output_url(&input)?;
+        let outcome = parse_request(input, ctx).and_then(|request| self.transcribe(&request, ctx));
+        let Some(output_url) = output_url else {
             return outcome.map(|transcript| Output::Json(json!(transcript)));
         };
         // Asynchronous mode: the result, or the error, goes to `output_url`.
@@ -151,7 +152,7 @@ fn parse_request(input: Input, ctx: &Context) -> Result<Request, AlgoError> {
             ));
         }
         Input::Binary(bytes) => Media::Bytes(bytes),
-        Input::Text(url) | Input::Json(Value::String(url)) => Media::Url(url),
+        Input::Text(url) | Input::Json(Value::String(url)) => Media::Url(url, "input URL"),
         Input::Json(Value::Object(object)) => {
             let object = Value::Object(object);
             let url = super::field(&object, "url")?.as_str().ok_or_else(|| {
@@ -160,13 +161,8 @@ fn parse_request(input: Input, ctx: &Context) -> Result<Request, AlgoError> {
             options.language = optional_string(&object, "language")?.or(options.language);
             options.initial_prompt =
                 optional_string(&object, "initial_prompt")?.or(options.initial_prompt);
-            let output_url = optional_string(&object, "output_url")?;
-            if let Some(target) = &output_url {
-                check_http_url(target, "output_url")?;
-            }
             return Ok(Request {
-                media: Media::Url(url.to_owned()),
-                output_url,
+                media: Media::Url(url.to_owned(), "input field `url`"),
                 options,
             });
         }
@@ -177,11 +173,19 @@ fn parse_request(input: Input, ctx: &Context) -> Result<Request, AlgoError> {
             )));
         }
     };
-    Ok(Request {
-        media,
-        output_url: None,
-        options,
-    })
+    Ok(Request { media, options })
+}
+
+/// The `output_url` of an object input, checked before any work (not after it).
+fn output_url(input: &Input) -> Result<Option<String>, AlgoError> {
+    let Input::Json(object @ Value::Object(_)) = input else {
+        return Ok(None);
+    };
+    let url = optional_string(object, "output_url")?;
+    if let Some(url) = &url {
+        check_http_url(url, "output_url")?;
+    }
+    Ok(url)
 }
 
 fn option_error(error: TranscribeError) -> AlgoError {
