@@ -8,7 +8,9 @@ mod services;
 mod text;
 
 pub use local_trigger::{StreamReader, lambda_event};
-pub use services::{AlgoServer, FailRule, Gateway, GatewayCounters, algo_server_bin};
+pub use services::{
+    AlgoServer, FailRule, Gateway, GatewayCounters, algo_server_bin, workspace_bin,
+};
 pub use text::{word_error_rate, words};
 
 use std::io::Write;

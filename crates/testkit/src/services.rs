@@ -22,15 +22,21 @@ pub struct AlgoServer {
     pub guard: ChildGuard,
 }
 
-/// The `algo-server` binary: `ALGO_SERVER_BIN`, else `$CARGO_TARGET_DIR/debug/algo-server`.
+/// The `algo-server` binary: `ALGO_SERVER_BIN`, else [`workspace_bin`].
 pub fn algo_server_bin() -> PathBuf {
-    if let Ok(path) = std::env::var("ALGO_SERVER_BIN") {
-        return PathBuf::from(path);
+    match std::env::var("ALGO_SERVER_BIN") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => workspace_bin("algo-server"),
     }
+}
+
+/// A binary of the workspace as the test build left it: `$CARGO_TARGET_DIR/debug/NAME`
+/// (`cargo test --workspace` builds the binaries of every package with tests).
+pub fn workspace_bin(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_root().join("target"));
-    target.join("debug").join("algo-server")
+    target.join("debug").join(name)
 }
 
 impl AlgoServer {
