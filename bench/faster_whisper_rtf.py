@@ -1,8 +1,9 @@
 """Times faster-whisper on one clip: the reference for bench/speech.sh.
 
-usage: faster_whisper_rtf.py MODEL_DIR MEDIA THREADS
-Prints one JSON line: {"seconds", "duration", "rtf", "text"}. Decoding the media is
-timed too, as it is for algo-speech.
+usage: faster_whisper_rtf.py MODEL_DIR MEDIA THREADS [COMPUTE_TYPE]
+Prints one JSON line: {"seconds", "duration", "rtf", "text", "compute_type"}. Decoding
+the media is timed too, as it is for algo-speech. COMPUTE_TYPE defaults to "default"
+(the saved float16 weights, which CTranslate2 runs as float32 on CPU).
 """
 import json
 import sys
@@ -13,7 +14,8 @@ from faster_whisper import WhisperModel
 
 def main() -> None:
     model_dir, media, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    model = WhisperModel(model_dir, device="cpu", compute_type="default",
+    compute_type = sys.argv[4] if len(sys.argv) > 4 else "default"
+    model = WhisperModel(model_dir, device="cpu", compute_type=compute_type,
                          cpu_threads=threads, num_workers=1)
     start = time.perf_counter()
     # Greedy decoding with temperature fallback, no text carried between windows, no VAD:
@@ -24,7 +26,8 @@ def main() -> None:
     text = " ".join(segment.text.strip() for segment in segments)  # runs the decoder
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "duration": info.duration,
-                      "rtf": seconds / info.duration, "text": text}))
+                      "rtf": seconds / info.duration, "text": text,
+                      "compute_type": model.model.compute_type}))
 
 
 if __name__ == "__main__":

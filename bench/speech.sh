@@ -59,15 +59,23 @@ bin="$CARGO_TARGET_DIR/$([ "$profile" = release ] && echo release || echo debug)
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "==> algo-speech (whisper.cpp) on $clip, $threads threads"
-"$bin" "$clip" --model "$model" --threads "$threads" >"$out/ours.json" 2>"$out/ours.log" \
-  || { cat "$out/ours.log" >&2; exit 1; }
-echo "==> faster-whisper (CTranslate2) on $clip, $threads threads, model $ct2_dir"
-"$venv/bin/python" bench/faster_whisper_rtf.py "$ct2_dir" "$clip" "$threads" >"$out/theirs.json" 2>"$out/theirs.log" \
-  || { cat "$out/theirs.log" >&2; exit 1; }
+q8_model="${WHISPER_Q8_MODEL:-${model%.bin}-q8_0.bin}"
+echo "==> algo-speech (whisper.cpp) on $clip, $threads threads: $model"
+"$bin" "$clip" --model "$model" --threads "$threads" >"$out/f16.json" 2>"$out/f16.log" \
+  || { cat "$out/f16.log" >&2; exit 1; }
+if [ -f "$q8_model" ]; then
+  echo "==> algo-speech (whisper.cpp) on $clip, $threads threads: $q8_model"
+  "$bin" "$clip" --model "$q8_model" --threads "$threads" >"$out/q8.json" 2>"$out/q8.log" \
+    || { cat "$out/q8.log" >&2; exit 1; }
+fi
+for compute in default int8; do
+  echo "==> faster-whisper (CTranslate2, compute_type $compute) on $clip, $threads threads, model $ct2_dir"
+  "$venv/bin/python" bench/faster_whisper_rtf.py "$ct2_dir" "$clip" "$threads" "$compute" \
+    >"$out/fw-$compute.json" 2>"$out/fw-$compute.log" || { cat "$out/fw-$compute.log" >&2; exit 1; }
+done
 
 python3 - "$out" "$reference" "$threads" "$clip" <<'PY'
-import json, re, sys
+import json, os, re, sys
 out, reference, threads, clip = sys.argv[1:5]
 
 def words(text):
@@ -83,18 +91,34 @@ def wer(ref, hyp):
             prev, row[j + 1] = row[j + 1], cur
     return row[len(h)] / max(len(r), 1)
 
-ours = json.load(open(f"{out}/ours.json"))
-log = open(f"{out}/ours.log").read()
-rtf = float(re.search(r"real-time factor ([0-9.]+)", log).group(1))
-theirs = json.load(open(f"{out}/theirs.json"))
+def ours(name):
+    if not os.path.exists(f"{out}/{name}.json"):
+        return None
+    transcript = json.load(open(f"{out}/{name}.json"))
+    log = open(f"{out}/{name}.log").read()
+    rtf = float(re.search(r"real-time factor ([0-9.]+)", log).group(1))
+    return rtf * transcript["duration"], rtf, transcript["text"], transcript["duration"]
+
+def theirs(compute):
+    result = json.load(open(f"{out}/fw-{compute}.json"))
+    return result["seconds"], result["rtf"], result["text"], result["compute_type"]
+
 try:
     ref = open(reference).read()
 except OSError:
     ref = None
-fmt = lambda t: f"{wer(ref, t):.3f}" if ref else "n/a"
+f16, q8 = ours("f16"), ours("q8")
+rows = [("algo-speech (whisper.cpp, ggml f16)", f16), ("algo-speech (whisper.cpp, ggml q8_0)", q8)]
+for compute in ("default", "int8"):
+    seconds, rtf, text, actual = theirs(compute)
+    rows.append((f"faster-whisper (CTranslate2, {actual})", (seconds, rtf, text)))
 print()
-print(f"clip {clip}: {ours['duration']:.1f} s, {threads} threads, greedy decoding, Whisper tiny.en")
-print(f"{'engine':<34} {'seconds':>8} {'RTF':>7} {'WER':>7}")
-print(f"{'algo-speech (whisper.cpp, ggml f16)':<34} {rtf * ours['duration']:>8.2f} {rtf:>7.3f} {fmt(ours['text']):>7}")
-print(f"{'faster-whisper (CTranslate2)':<34} {theirs['seconds']:>8.2f} {theirs['rtf']:>7.3f} {fmt(theirs['text']):>7}")
+print(f"clip {clip}: {f16[3]:.1f} s, {threads} threads, greedy decoding, Whisper tiny.en")
+print(f"{'engine':<46} {'seconds':>8} {'RTF':>7} {'WER':>7}")
+for label, result in rows:
+    if result is None:
+        continue
+    seconds, rtf, text = result[:3]
+    score = f"{wer(ref, text):.3f}" if ref else "n/a"
+    print(f"{label:<46} {seconds:>8.2f} {rtf:>7.3f} {score:>7}")
 PY

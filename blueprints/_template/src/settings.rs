@@ -1,5 +1,5 @@
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty};
+use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty, positive};
 use blueprint_core::v1::AlgoPath;
 
 pub const DEFAULT_ALGORITHM: &str = "blueprints/Echo/1.0.0";
@@ -25,19 +25,7 @@ impl Settings {
                 value: algorithm_text.clone(),
                 problem: e.to_string(),
             })?;
-        let max_concurrent_messages = match non_empty(&env, MAX_CONCURRENT_MESSAGES) {
-            None => 4,
-            Some(text) => match text.parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(SettingsError::Invalid {
-                        var: MAX_CONCURRENT_MESSAGES,
-                        value: text,
-                        problem: "must be a whole number of at least 1".into(),
-                    });
-                }
-            },
-        };
+        let max_concurrent_messages = positive(&env, MAX_CONCURRENT_MESSAGES, 4)?;
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,
             algorithm,

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 use algo_server::{Config, server};
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread starts: may replace this process with itself (same PID).
+    algo_speech::blas::reexec_with_short_spin();
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -13,7 +14,14 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match server::run(config).await {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("algo-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("algo-server: {error}");

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod blas;
 pub mod decode;
 pub mod model;
 pub mod resample;

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use crate::AlgorithmError;
 use crate::lambda::{Diagnostic, diagnostic};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,6 +21,22 @@ pub enum Outcome {
     Rejected { error: String },
     /// May succeed later.
     Failed { error: String },
+}
+
+impl From<AlgorithmError> for Outcome {
+    /// Input problems are rejected; everything else (throttling, 5xx, timeouts, and
+    /// configuration an operator must fix) failed, to be retried.
+    fn from(error: AlgorithmError) -> Self {
+        if error.is_input_problem() {
+            Outcome::Rejected {
+                error: error.to_string(),
+            }
+        } else {
+            Outcome::Failed {
+                error: error.to_string(),
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -4,8 +4,14 @@
 //! (`userIdentity`, `requestParameters`) that emulators and replays omit, and it
 //! cannot represent the `s3:TestEvent` S3 sends when a notification is configured.
 
+use std::future::Future;
+
+use futures::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::lambda::{Diagnostic, diagnostic};
+use crate::report::{Outcome, Report};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum S3EventError {
@@ -94,6 +100,43 @@ impl S3Notification {
             })
             .collect::<Result<_, _>>()
             .map(S3Notification::Records)
+    }
+
+    /// Handles each object record of the notification `payload`, `concurrency` at a
+    /// time, and reports them in the event's order (see [`Report::into_result`]).
+    /// `s3:TestEvent` is an empty report; a payload that is not an S3 notification is
+    /// a non-retryable `MalformedEvent`.
+    pub async fn handle_each<F, Fut>(
+        payload: Value,
+        concurrency: usize,
+        handle: F,
+    ) -> Result<Report, Diagnostic>
+    where
+        F: Fn(S3ObjectEvent) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        let records = match Self::parse(payload) {
+            Ok(Self::Test) => {
+                tracing::info!("s3:TestEvent: nothing to do");
+                return Ok(Report::default());
+            }
+            Ok(Self::Records(records)) => records,
+            Err(e) => return Err(diagnostic(false, "MalformedEvent", &e)),
+        };
+        let handle = &handle;
+        let outcomes: Vec<(String, Outcome)> = stream::iter(records)
+            .map(|record| async move {
+                let label = format!("s3://{}/{}", record.bucket, record.key);
+                (label, handle(record).await)
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = Report::default();
+        for (label, outcome) in outcomes {
+            report.push(label, outcome);
+        }
+        report.into_result()
     }
 }
 

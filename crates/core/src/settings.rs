@@ -64,19 +64,7 @@ impl AlgorithmiaSettings {
                 problem: "the scheme must be http or https".into(),
             });
         }
-        let max_concurrency = match non_empty(&env, ALGORITHMIA_MAX_CONCURRENCY) {
-            None => DEFAULT_MAX_CONCURRENCY,
-            Some(text) => match text.parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(SettingsError::Invalid {
-                        var: ALGORITHMIA_MAX_CONCURRENCY,
-                        value: text,
-                        problem: "must be a whole number of at least 1".into(),
-                    });
-                }
-            },
-        };
+        let max_concurrency = positive(&env, ALGORITHMIA_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY)?;
         Ok(Self {
             api: api.trim_end_matches('/').to_owned(),
             key: KeySource::from_env(&env)?,
@@ -92,6 +80,28 @@ pub fn non_empty(env: &impl Fn(&str) -> Option<String>, var: &str) -> Option<Str
     env(var)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// The whole number (at least 1) in `var`, or `default` when it is unset or blank.
+pub fn positive<T>(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+) -> Result<T, SettingsError>
+where
+    T: std::str::FromStr + PartialOrd + From<u8>,
+{
+    let Some(text) = non_empty(env, var) else {
+        return Ok(default);
+    };
+    match text.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        _ => Err(SettingsError::Invalid {
+            var,
+            value: text,
+            problem: "must be a whole number of at least 1".into(),
+        }),
+    }
 }
 
 /// `std::env` as a lookup function for [`AlgorithmiaSettings::from_env`].

@@ -94,6 +94,9 @@ pub async fn predict_all(
     (results, calls)
 }
 
+/// Whether a failed batched call is worth splitting to find the record at fault. Unlike
+/// [`AlgorithmError::is_input_problem`], a reply that does not decode is not one
+/// record's doing.
 fn is_input_error(error: &AlgorithmError) -> bool {
     matches!(
         error,

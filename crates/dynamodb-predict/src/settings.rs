@@ -1,5 +1,5 @@
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty};
+use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty, positive};
 use blueprint_core::v1::AlgoPath;
 
 pub const DEFAULT_ALGORITHM: &str = "blueprints/Predict/1.0.0";
@@ -66,23 +66,14 @@ impl Settings {
                 "must not be one of FEATURES",
             ));
         }
-        let count = |var: &'static str, default: usize| -> Result<usize, SettingsError> {
-            match non_empty(&env, var) {
-                None => Ok(default),
-                Some(text) => match text.parse::<usize>() {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => Err(invalid(var, text, "must be a whole number of at least 1")),
-                },
-            }
-        };
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,
             algorithm,
             model,
             features,
             prediction_attribute,
-            max_batch_size: count(MAX_BATCH_SIZE, 100)?,
-            max_concurrent_writes: count(MAX_CONCURRENT_WRITES, 10)?,
+            max_batch_size: positive(&env, MAX_BATCH_SIZE, 100)?,
+            max_concurrent_writes: positive(&env, MAX_CONCURRENT_WRITES, 10)?,
         })
     }
 }

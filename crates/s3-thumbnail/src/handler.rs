@@ -2,14 +2,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client as S3;
 use blueprint_core::client::ClientStartError;
-use blueprint_core::lambda::{Diagnostic, deadline, diagnostic};
+use blueprint_core::lambda::{Diagnostic, deadline};
 use blueprint_core::report::{Outcome, Report};
 use blueprint_core::s3_event::{S3Notification, S3ObjectEvent};
 use blueprint_core::s3_objects::{
     OutputObject, SourceObject, head_source, output_is_current, presign_get, put_output,
 };
 use blueprint_core::{AlgorithmClient, AlgorithmError, CallOptions, Input};
-use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
@@ -87,30 +86,12 @@ pub async fn handle_notification(
     deadline: Instant,
     thumbnailer: &Thumbnailer,
 ) -> Result<Report, Diagnostic> {
-    let records = match S3Notification::parse(payload) {
-        Ok(S3Notification::Test) => {
-            tracing::info!("s3:TestEvent: nothing to do");
-            return Ok(Report::default());
-        }
-        Ok(S3Notification::Records(records)) => records,
-        Err(e) => return Err(diagnostic(false, "MalformedEvent", &e)),
-    };
-    let outcomes: Vec<(String, Outcome)> = stream::iter(records)
-        .map(|record| async move {
-            let label = format!("s3://{}/{}", record.bucket, record.key);
-            (
-                label,
-                thumbnail_record(&record, deadline, thumbnailer).await,
-            )
-        })
-        .buffered(thumbnailer.settings.max_concurrent_records)
-        .collect()
-        .await;
-    let mut report = Report::default();
-    for (label, outcome) in outcomes {
-        report.push(label, outcome);
-    }
-    report.into_result()
+    S3Notification::handle_each(
+        payload,
+        thumbnailer.settings.max_concurrent_records,
+        |record| async move { thumbnail_record(&record, deadline, thumbnailer).await },
+    )
+    .await
 }
 
 async fn thumbnail_record(
@@ -272,10 +253,9 @@ async fn make_thumbnail(
 /// configuration errors that an operator must fix) fails the invocation.
 fn classify(size: Size, error: AlgorithmError) -> SizeError {
     let message = format!("{size}: {error}");
-    match error {
-        AlgorithmError::Algorithm { .. }
-        | AlgorithmError::InputTooLarge { .. }
-        | AlgorithmError::Decode { .. } => SizeError::Permanent(message),
-        _ => SizeError::Transient(message),
+    if error.is_input_problem() {
+        SizeError::Permanent(message)
+    } else {
+        SizeError::Transient(message)
     }
 }

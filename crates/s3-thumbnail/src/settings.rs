@@ -2,7 +2,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty};
+use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty, positive};
 use blueprint_core::v1::AlgoPath;
 
 pub const DEFAULT_ALGORITHM: &str = "blueprints/SmartThumbnail/1.0.0";
@@ -142,19 +142,6 @@ impl Settings {
         if !output_prefix.ends_with('/') {
             output_prefix.push('/');
         }
-        let number = |var: &'static str, default: u64| -> Result<u64, SettingsError> {
-            match non_empty(&env, var) {
-                None => Ok(default),
-                Some(text) => match text.parse::<u64>() {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => Err(invalid(
-                        var,
-                        text,
-                        "must be a whole number of at least 1".into(),
-                    )),
-                },
-            }
-        };
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,
             algorithm,
@@ -162,10 +149,10 @@ impl Settings {
             output_bucket: non_empty(&env, OUTPUT_BUCKET),
             output_prefix,
             format,
-            max_image_bytes: number(MAX_IMAGE_BYTES, 50 * 1024 * 1024)?,
+            max_image_bytes: positive(&env, MAX_IMAGE_BYTES, 50 * 1024 * 1024)?,
             cache_control: non_empty(&env, CACHE_CONTROL)
                 .unwrap_or_else(|| "public, max-age=86400".into()),
-            max_concurrent_records: number(MAX_CONCURRENT_RECORDS, 8)? as usize,
+            max_concurrent_records: positive(&env, MAX_CONCURRENT_RECORDS, 8)?,
         })
     }
 }

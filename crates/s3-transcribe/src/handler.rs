@@ -2,15 +2,14 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client as S3;
 use blueprint_core::client::ClientStartError;
-use blueprint_core::lambda::{Diagnostic, deadline, diagnostic};
+use blueprint_core::lambda::{Diagnostic, deadline};
 use blueprint_core::report::{Outcome, Report};
 use blueprint_core::s3_event::{S3Notification, S3ObjectEvent};
 use blueprint_core::s3_objects::{
     OutputObject, SourceObject, delete_object, get_bytes, head_source, output_is_current,
     presign_get, presign_put, put_output,
 };
-use blueprint_core::{AlgorithmClient, AlgorithmError, CallOptions, Input};
-use futures::{StreamExt, stream};
+use blueprint_core::{AlgorithmClient, CallOptions, Input};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
@@ -90,30 +89,10 @@ pub async fn handle_notification(
     deadline: Instant,
     transcriber: &Transcriber,
 ) -> Result<Report, Diagnostic> {
-    let records = match S3Notification::parse(payload) {
-        Ok(S3Notification::Test) => {
-            tracing::info!("s3:TestEvent: nothing to do");
-            return Ok(Report::default());
-        }
-        Ok(S3Notification::Records(records)) => records,
-        Err(e) => return Err(diagnostic(false, "MalformedEvent", &e)),
-    };
-    let outcomes: Vec<(String, Outcome)> = stream::iter(records)
-        .map(|record| async move {
-            let label = format!("s3://{}/{}", record.bucket, record.key);
-            (
-                label,
-                transcribe_record(&record, deadline, transcriber).await,
-            )
-        })
-        .buffered(RECORDS_AT_ONCE)
-        .collect()
-        .await;
-    let mut report = Report::default();
-    for (label, outcome) in outcomes {
-        report.push(label, outcome);
-    }
-    report.into_result()
+    S3Notification::handle_each(payload, RECORDS_AT_ONCE, |record| async move {
+        transcribe_record(&record, deadline, transcriber).await
+    })
+    .await
 }
 
 async fn transcribe_record(
@@ -194,20 +173,6 @@ fn algorithm_input(settings: &Settings, url: String, output_url: Option<String>)
     Input::Json(input)
 }
 
-/// Input problems (no audio track, not media, too long) are permanent.
-fn outcome_of(error: AlgorithmError) -> Outcome {
-    match error {
-        AlgorithmError::Algorithm { .. }
-        | AlgorithmError::InputTooLarge { .. }
-        | AlgorithmError::Decode { .. } => Outcome::Rejected {
-            error: error.to_string(),
-        },
-        _ => Outcome::Failed {
-            error: error.to_string(),
-        },
-    }
-}
-
 async fn transcribe_now(
     transcriber: &Transcriber,
     source: &SourceObject,
@@ -245,7 +210,7 @@ async fn transcribe_now(
         .and_then(|reply| reply.decode())
     {
         Ok(result) => result,
-        Err(e) => return outcome_of(e),
+        Err(e) => return Outcome::from(e),
     };
     write_outputs(transcriber, source, output_bucket, result).await
 }
@@ -292,7 +257,7 @@ async fn start_async(
                 outputs: vec![pending],
             }
         }
-        Err(e) => outcome_of(e),
+        Err(e) => Outcome::from(e),
     }
 }
 

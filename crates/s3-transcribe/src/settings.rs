@@ -2,7 +2,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty};
+use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty, positive};
 use blueprint_core::v1::AlgoPath;
 
 pub const DEFAULT_ALGORITHM: &str = "blueprints/SpeechToText/1.0.0";
@@ -91,19 +91,6 @@ impl Settings {
         let mode = mode_text
             .parse()
             .map_err(|e| invalid(TRANSCRIBE_MODE, mode_text.clone(), e))?;
-        let number = |var: &'static str, default: u64| -> Result<u64, SettingsError> {
-            match non_empty(&env, var) {
-                None => Ok(default),
-                Some(text) => match text.parse::<u64>() {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => Err(invalid(
-                        var,
-                        text,
-                        "must be a whole number of at least 1".into(),
-                    )),
-                },
-            }
-        };
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,
             algorithm,
@@ -111,8 +98,8 @@ impl Settings {
             output_bucket: non_empty(&env, OUTPUT_BUCKET),
             output_prefix,
             mode,
-            bytes_per_second: number(TRANSCRIBE_BYTES_PER_SECOND, 100_000)?,
-            max_media_bytes: number(MAX_MEDIA_BYTES, 2 * 1024 * 1024 * 1024)?,
+            bytes_per_second: positive(&env, TRANSCRIBE_BYTES_PER_SECOND, 100_000)?,
+            max_media_bytes: positive(&env, MAX_MEDIA_BYTES, 2 * 1024 * 1024 * 1024)?,
             language: non_empty(&env, LANGUAGE),
         })
     }

@@ -95,6 +95,18 @@ impl AlgorithmError {
         )
     }
 
+    /// Whether the input is at fault, so the same call can never succeed: the
+    /// algorithm rejected it (often inside an HTTP 200), it is over the request limit,
+    /// or its result is not what the caller expects.
+    pub fn is_input_problem(&self) -> bool {
+        matches!(
+            self,
+            AlgorithmError::Algorithm { .. }
+                | AlgorithmError::InputTooLarge { .. }
+                | AlgorithmError::Decode { .. }
+        )
+    }
+
     /// A short name of the kind of failure, for `Diagnostic::error_type` and logs.
     pub fn kind(&self) -> &'static str {
         match self {
