@@ -1,6 +1,8 @@
 //! The few SQS and DynamoDB Streams calls local delivery needs, over their JSON
 //! protocols (moto serves both; no SDK crate is needed for a dev tool).
 
+use std::collections::HashSet;
+
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,56 @@ pub struct StreamReader {
     api: AwsJson,
 }
 
+/// Where reading one shard has got to.
+///
+/// moto can give two records of a shard the same sequence number when writes race,
+/// and its iterator then returns the second one again and again. A cursor drops the
+/// records it has returned already, so readers neither loop nor deliver a record
+/// twice. DynamoDB's sequence numbers only increase, so there this drops nothing.
+#[derive(Debug, Clone)]
+pub struct ShardCursor {
+    iterator: String,
+    /// The highest sequence number returned, and the event ids returned with it.
+    last: Option<(u128, HashSet<String>)>,
+}
+
+impl ShardCursor {
+    fn new(iterator: String) -> Self {
+        Self {
+            iterator,
+            last: None,
+        }
+    }
+
+    /// Keeps the records of `page` not returned before, and remembers them.
+    fn fresh(&mut self, page: Vec<Value>) -> Vec<Value> {
+        let mut fresh = Vec::with_capacity(page.len());
+        for record in page {
+            let sequence = record["dynamodb"]["SequenceNumber"]
+                .as_str()
+                .and_then(|s| s.parse::<u128>().ok());
+            let id = record["eventID"].as_str().unwrap_or_default().to_owned();
+            let (Some(sequence), Some((last, ids))) = (sequence, self.last.as_mut()) else {
+                if let Some(sequence) = sequence {
+                    self.last = Some((sequence, HashSet::from([id])));
+                }
+                fresh.push(record);
+                continue;
+            };
+            if sequence < *last || (sequence == *last && ids.contains(&id)) {
+                continue;
+            }
+            if sequence > *last {
+                *last = sequence;
+                ids.clear();
+            }
+            ids.insert(id);
+            fresh.push(record);
+        }
+        fresh
+    }
+}
+
 impl StreamReader {
     pub fn new(endpoint: &str) -> Self {
         Self {
@@ -89,8 +141,8 @@ impl StreamReader {
         }
     }
 
-    /// The first shard iterator of every shard of the stream.
-    pub async fn iterators(&self, stream_arn: &str) -> Result<Vec<String>, AwsJsonError> {
+    /// A cursor at the oldest record of every shard of the stream.
+    pub async fn cursors(&self, stream_arn: &str) -> Result<Vec<ShardCursor>, AwsJsonError> {
         let description = self
             .api
             .streams("DescribeStream", json!({"StreamArn": stream_arn}))
@@ -99,7 +151,7 @@ impl StreamReader {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let mut iterators = Vec::new();
+        let mut cursors = Vec::new();
         for shard in shards {
             let reply = self
                 .api
@@ -110,40 +162,39 @@ impl StreamReader {
                 )
                 .await?;
             if let Some(iterator) = reply["ShardIterator"].as_str() {
-                iterators.push(iterator.to_owned());
+                cursors.push(ShardCursor::new(iterator.to_owned()));
             }
         }
-        Ok(iterators)
+        Ok(cursors)
     }
 
-    /// One page of records and the iterator for the next page.
-    pub async fn page(&self, iterator: &str) -> Result<(Vec<Value>, Option<String>), AwsJsonError> {
+    /// The next page of records of the cursor's shard not returned before (empty when
+    /// there are none yet), moving the cursor past them.
+    pub async fn page(&self, cursor: &mut ShardCursor) -> Result<Vec<Value>, AwsJsonError> {
         let page = self
             .api
             .streams(
                 "GetRecords",
-                json!({"ShardIterator": iterator, "Limit": 1000}),
+                json!({"ShardIterator": cursor.iterator, "Limit": 1000}),
             )
             .await?;
+        if let Some(next) = page["NextShardIterator"].as_str() {
+            cursor.iterator = next.to_owned();
+        }
         let records = page["Records"].as_array().cloned().unwrap_or_default();
-        let next = page["NextShardIterator"].as_str().map(str::to_owned);
-        Ok((records, next))
+        Ok(cursor.fresh(records))
     }
 
     /// Every record now in the stream, oldest first.
     pub async fn records(&self, stream_arn: &str) -> Result<Vec<Value>, AwsJsonError> {
         let mut records = Vec::new();
-        for mut iterator in self.iterators(stream_arn).await? {
+        for mut cursor in self.cursors(stream_arn).await? {
             loop {
-                let (batch, next) = self.page(&iterator).await?;
-                if batch.is_empty() {
+                let page = self.page(&mut cursor).await?;
+                if page.is_empty() {
                     break;
                 }
-                records.extend(batch);
-                match next {
-                    Some(next) => iterator = next,
-                    None => break,
-                }
+                records.extend(page);
             }
         }
         Ok(records)
@@ -161,4 +212,39 @@ pub fn lambda_event(records: &[Value], stream_arn: &str) -> Value {
         })
         .collect();
     json!({ "Records": records })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ShardCursor;
+    use serde_json::{Value, json};
+
+    fn record(id: &str, sequence: &str) -> Value {
+        json!({"eventID": id, "dynamodb": {"SequenceNumber": sequence}})
+    }
+
+    fn ids(records: &[Value]) -> Vec<&str> {
+        records
+            .iter()
+            .filter_map(|r| r["eventID"].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_cursor_returns_each_record_once_even_when_sequence_numbers_repeat() {
+        let mut cursor = ShardCursor::new("it".into());
+        // moto after racing writes: b and c share 14, and the next page repeats c.
+        let first = cursor.fresh(vec![
+            record("a", "13"),
+            record("b", "14"),
+            record("c", "14"),
+        ]);
+        assert_eq!(ids(&first), ["a", "b", "c"]);
+        assert!(cursor.fresh(vec![record("c", "14")]).is_empty());
+        let later = cursor.fresh(vec![record("c", "14"), record("d", "15")]);
+        assert_eq!(ids(&later), ["d"]);
+        // Sequence numbers wider than u64, as DynamoDB's are.
+        let wide = cursor.fresh(vec![record("e", "49600000000000000000000001")]);
+        assert_eq!(ids(&wide), ["e"]);
+    }
 }

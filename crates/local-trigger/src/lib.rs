@@ -9,4 +9,4 @@ pub mod aws_json;
 pub mod invoke;
 pub mod sources;
 
-pub use aws_json::{AwsJson, StreamReader, lambda_event};
+pub use aws_json::{AwsJson, ShardCursor, StreamReader, lambda_event};

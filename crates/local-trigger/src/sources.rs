@@ -105,9 +105,9 @@ impl Delivery {
     /// reply naming failed sequence numbers is retried from the earliest of them.
     pub async fn run_stream(&self, stream_arn: &str, function: &str, batch_size: usize) {
         let reader = StreamReader::new(&self.endpoint);
-        let mut iterators = loop {
-            match reader.iterators(stream_arn).await {
-                Ok(iterators) => break iterators,
+        let mut cursors = loop {
+            match reader.cursors(stream_arn).await {
+                Ok(cursors) => break cursors,
                 Err(error) => {
                     tracing::warn!(%error, "describing the stream failed");
                     tokio::time::sleep(IDLE_POLL).await;
@@ -116,12 +116,9 @@ impl Delivery {
         };
         loop {
             let mut idle = true;
-            for iterator in &mut iterators {
-                match reader.page(iterator).await {
-                    Ok((records, next)) => {
-                        if let Some(next) = next {
-                            *iterator = next;
-                        }
+            for cursor in &mut cursors {
+                match reader.page(cursor).await {
+                    Ok(records) => {
                         for batch in records.chunks(batch_size.max(1)) {
                             idle = false;
                             self.deliver_batch(stream_arn, function, batch.to_vec())
