@@ -7,14 +7,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::dynamodb::Event;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::StatusCode;
 use blueprint_core::{AlgorithmClient, ApiKey, RetryPolicy};
 use blueprint_testkit::{
-    AlgoServer, FailRule, Gateway, StreamReader, lambda_event, moto_endpoint, unique,
+    AlgoServer, FailRule, Gateway, StreamReader, lambda_event, moto_endpoint, table_with_stream,
     workspace_root,
 };
 use dynamodb_predict::{Predictor, Settings, handle_batch};
@@ -61,40 +58,7 @@ struct World {
 async fn world() -> World {
     let config = blueprint_testkit::moto_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let table = unique("patients");
-    let created = dynamodb
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("definition"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .expect("stream"),
-        )
-        .send()
-        .await
-        .expect("create table");
-    let stream_arn = created
-        .table_description()
-        .and_then(|t| t.latest_stream_arn())
-        .expect("stream arn")
-        .to_owned();
+    let (table, stream_arn) = table_with_stream(&dynamodb, "patients").await;
     World {
         dynamodb,
         table,

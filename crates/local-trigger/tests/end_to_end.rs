@@ -14,10 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
@@ -26,8 +23,8 @@ use aws_sdk_s3::types::{
 use axum::http::StatusCode;
 use base64::Engine;
 use blueprint_testkit::{
-    AlgoServer, ChildGuard, Gateway, free_port, moto_config, moto_endpoint, unique, wait_for_port,
-    workspace_bin, workspace_root,
+    AlgoServer, ChildGuard, Gateway, free_port, moto_config, moto_endpoint, table_with_stream,
+    unique, wait_for_port, workspace_bin, workspace_root,
 };
 use local_trigger::{AwsJson, StreamReader};
 use serde_json::{Value, json};
@@ -232,45 +229,6 @@ async fn body(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> (Vec<u8>, Opt
     (bytes, content_type)
 }
 
-/// The table and its stream ARN.
-async fn table_with_stream(dynamodb: &aws_sdk_dynamodb::Client) -> (String, String) {
-    let table = unique("patients");
-    let created = dynamodb
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("definition"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .expect("stream"),
-        )
-        .send()
-        .await
-        .expect("create table");
-    let stream = created
-        .table_description()
-        .and_then(|t| t.latest_stream_arn())
-        .expect("stream ARN")
-        .to_owned();
-    (table, stream)
-}
-
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}; run `make models` first", path.display()));
@@ -338,7 +296,7 @@ async fn events_reach_the_real_binaries_and_a_failing_record_is_retried_then_dea
         ],
     )
     .await;
-    let (table, stream) = table_with_stream(&dynamodb).await;
+    let (table, stream) = table_with_stream(&dynamodb, "patients").await;
     let manifest = read_json(&root.join(format!("models/predict/{MODEL}/manifest.json")));
     let features: Vec<String> = manifest["features"]
         .as_array()

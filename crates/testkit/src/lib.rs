@@ -42,6 +42,54 @@ pub async fn moto_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// Creates a table keyed by the string attribute `id`, with a `NEW_AND_OLD_IMAGES`
+/// stream, as the dynamodb-predict template does; returns its name (`prefix-<random>`)
+/// and its stream's ARN.
+pub async fn table_with_stream(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    prefix: &str,
+) -> (String, String) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        StreamSpecification, StreamViewType,
+    };
+    let table = unique(prefix);
+    let created = dynamodb
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .expect("stream"),
+        )
+        .send()
+        .await
+        .expect("create table");
+    let stream = created
+        .table_description()
+        .and_then(|t| t.latest_stream_arn())
+        .expect("stream ARN")
+        .to_owned();
+    (table, stream)
+}
+
 /// A name no other test of this run uses: `prefix-<random>`, lowercase for S3.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", fastrand::u32(..))
