@@ -116,7 +116,7 @@ EOF
 # Removes $1 unless its sha256 is $2: right size, different bytes.
 check_sha() {
   local got
-  got="$(sha256sum "$1" | cut -d' ' -f1)"
+  got="$(sha "$1")"
   if [[ "$got" != "$2" ]]; then
     rm -f "$1"
     die "$1: sha256 $got, expected $2 (right size, different bytes)"

@@ -113,21 +113,19 @@ impl ShardCursor {
                 .as_str()
                 .and_then(|s| s.parse::<u128>().ok());
             let id = record["eventID"].as_str().unwrap_or_default().to_owned();
-            let (Some(sequence), Some((last, ids))) = (sequence, self.last.as_mut()) else {
-                if let Some(sequence) = sequence {
-                    self.last = Some((sequence, HashSet::from([id])));
+            if let Some(sequence) = sequence {
+                match &mut self.last {
+                    Some((last, ids))
+                        if sequence < *last || (sequence == *last && ids.contains(&id)) =>
+                    {
+                        continue;
+                    }
+                    Some((last, ids)) if sequence == *last => {
+                        ids.insert(id);
+                    }
+                    _ => self.last = Some((sequence, HashSet::from([id]))),
                 }
-                fresh.push(record);
-                continue;
-            };
-            if sequence < *last || (sequence == *last && ids.contains(&id)) {
-                continue;
             }
-            if sequence > *last {
-                *last = sequence;
-                ids.clear();
-            }
-            ids.insert(id);
             fresh.push(record);
         }
         fresh
