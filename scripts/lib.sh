@@ -77,9 +77,14 @@ fetch_pypi() {
 }
 
 # One run at a time (make -j, two terminals): both scripts share the venv and .cache.
-mkdir -p "$ROOT/.cache"
-exec 9>"$ROOT/.cache/scripts.lock"
-if ! flock -n 9; then
-  say "waiting for another scripts/models.sh or scripts/fixtures.sh run to finish"
-  flock 9
+# A script started by one that holds the lock (models.sh makes the smoke clip with
+# fixtures.sh) runs under its parent's lock: taking it again would wait forever.
+if [[ "${BLUEPRINT_SCRIPTS_LOCKED:-}" != "$ROOT" ]]; then
+  mkdir -p "$ROOT/.cache"
+  exec 9>"$ROOT/.cache/scripts.lock"
+  if ! flock -n 9; then
+    say "waiting for another scripts/models.sh or scripts/fixtures.sh run to finish"
+    flock 9
+  fi
+  export BLUEPRINT_SCRIPTS_LOCKED="$ROOT"
 fi
