@@ -38,6 +38,7 @@ build: deps
 # Builds every test (and the algo-server binary the tests start) in one go, so the
 # workspace's features are resolved once, then runs them with a moto server.
 test: deps venv sam-venv models fixtures
+	@scripts/check-lock.sh
 	$(CARGO) test --workspace --no-run
 	@scripts/with-moto.sh $(CARGO) test --workspace
 
