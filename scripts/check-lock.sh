@@ -4,7 +4,7 @@
 #    for its smoke clip; before the lock was reentrant this waited forever on a fresh machine);
 #  - a second, unrelated run waits, and gives up with a clear message after SCRIPTS_LOCK_WAIT s.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 fail() { echo "!! check-lock: $*" >&2; exit 1; }
 lock=.cache/scripts.lock
 
