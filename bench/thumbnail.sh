@@ -44,7 +44,7 @@ base=$(sed -n 's/^algo-server listening on //p' "$out/stdout")
 # the whole HTTP call.
 measure() {
   local label=$1 url=$2 file=$3
-  for i in $(seq $((runs + 2))); do
+  for _ in $(seq $((runs + 2))); do
     curl -s -o "$out/reply" -w '%{time_total}\n' -H 'Content-Type: application/octet-stream' \
       --data-binary @"$file" "$url" >>"$out/times.$label"
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert "error" not in r, r; print(r["metadata"]["duration"])' \
