@@ -54,7 +54,7 @@ fi
 
 cargo_profile=(); [ "$profile" = release ] && cargo_profile=(--release)
 echo "==> building the algo-speech example ($profile profile; whisper.cpp is optimised in both)"
-cargo build --quiet "${cargo_profile[@]}" -p algo-speech --example transcribe
+cargo build --quiet "${cargo_profile[@]}" --example transcribe
 bin="$CARGO_TARGET_DIR/$([ "$profile" = release ] && echo release || echo debug)/examples/transcribe"
 
 out=$(mktemp -d)

@@ -123,12 +123,10 @@ def main():
         shutil.rmtree(OUT)
     OUT.mkdir()
 
-    say("building algo-server and local-trigger")
-    run(["cargo", "build", "-p", "algo-server", "-p", "local-trigger"])
-    # Built as cargo lambda watch builds them (one package's features at a time), so
-    # the first invocation does not wait for a compile.
-    say("building the Lambda functions " + ", ".join(FUNCTIONS))
-    run(["cargo", "build"] + [arg for f in FUNCTIONS for arg in ("-p", f)])
+    # Features resolved as `cargo lambda watch` resolves them (its `cargo run --bin F` at
+    # the workspace root covers every member), so the first invocation does not compile.
+    say("building algo-server, local-trigger and the Lambda functions " + ", ".join(FUNCTIONS))
+    run(["cargo", "build", "--workspace", "--bins"])
 
     moto_port, algo_port, runtime_port = free_port(), free_port(), free_port()
     moto = start("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)])

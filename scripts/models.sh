@@ -140,7 +140,9 @@ whisper_smoke() {
     SCRIPT=models
   fi
   step "smoke transcription of $clip with $model (builds algo-speech's example the first time)"
-  "${CARGO:-cargo}" run -q -p algo-speech --example transcribe -- "$clip" \
+  # No `-p`: features resolved over the whole workspace as `make test` resolves them, so
+  # the test build reuses this build (whisper.cpp included) instead of redoing it.
+  "${CARGO:-cargo}" run -q --example transcribe -- "$clip" \
     --model "$model" --threads 1 --expect morning,speech,recognition >/dev/null \
     || die "$model did not transcribe $clip (transcript and error above)"
   echo "$want" >"$stamp"

@@ -1,7 +1,7 @@
 //! Transcribes a media file and prints the transcript JSON; timings go to stderr.
 //! `make models` runs it as a smoke check of the converted model.
 //!
-//! cargo run -p algo-speech --example transcribe -- FILE [--model PATH] [--threads N]
+//! cargo run --example transcribe -- FILE [--model PATH] [--threads N]
 //!     [--language CODE] [--prompt TEXT] [--expect WORD,...]
 //!
 //! `--expect` fails (exit 1) unless every listed word is in the transcript.
