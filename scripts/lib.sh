@@ -85,7 +85,8 @@ if [[ "${BLUEPRINT_SCRIPTS_LOCKED:-}" != "$ROOT" ]]; then
   if ! flock -n 9; then
     say "waiting for another scripts/models.sh or scripts/fixtures.sh run to finish"
     # A whole set-up takes under 10 minutes on 2 cores: a longer wait is a stuck run.
-    flock -w "${SCRIPTS_LOCK_WAIT:-1200}" 9 || die "another run has held $ROOT/.cache/scripts.lock for ${SCRIPTS_LOCK_WAIT:-1200} s; stop it (fuser -v $ROOT/.cache/scripts.lock shows it) and retry"
+    lock_wait="${SCRIPTS_LOCK_WAIT:-1200}"
+    flock -w "$lock_wait" 9 || die "another run has held $ROOT/.cache/scripts.lock for $lock_wait s; stop it (fuser -v $ROOT/.cache/scripts.lock shows it) and retry"
   fi
   export BLUEPRINT_SCRIPTS_LOCKED="$ROOT"
 fi
