@@ -1,4 +1,4 @@
-// The Node.js peer of crates/dynamodb-predict: the batch's new images -> one Predict
+// The Node.js peer of blueprints/dynamodb-predict: the batch's new images -> one Predict
 // call -> a conditional UpdateItem per record, with partial batch failures.
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall, marshall } from '@aws-sdk/util-dynamodb';

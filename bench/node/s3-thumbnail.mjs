@@ -1,4 +1,4 @@
-// The Node.js peer of crates/s3-thumbnail: HEAD the image, presign a GET URL, call
+// The Node.js peer of blueprints/s3-thumbnail: HEAD the image, presign a GET URL, call
 // SmartThumbnail for each size, PUT the thumbnails (AWS SDK v3, key from KMS at init).
 import { S3Client, HeadObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';

@@ -1,4 +1,4 @@
-// The Node.js peer of crates/s3-transcribe (synchronous mode): HEAD the media,
+// The Node.js peer of blueprints/s3-transcribe (synchronous mode): HEAD the media,
 // presign a GET URL, call SpeechToText, write TXT, WebVTT, SRT and JSON.
 import { S3Client, HeadObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';

@@ -15,12 +15,12 @@ use crate::Settings;
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// Everything built once per cold start.
-pub struct Starter {
+pub struct Blueprint {
     pub settings: Settings,
     pub algorithms: AlgorithmClient,
 }
 
-impl Starter {
+impl Blueprint {
     pub async fn connect(
         settings: Settings,
         aws: &blueprint_core::lambda::SdkConfig,
@@ -37,10 +37,10 @@ impl Starter {
 /// The Lambda handler: a partial batch response naming the messages to retry.
 pub async fn handle(
     event: LambdaEvent<SqsEvent>,
-    starter: &Starter,
+    blueprint: &Blueprint,
 ) -> Result<SqsBatchResponse, Diagnostic> {
     let deadline = deadline(&event.context, DEADLINE_MARGIN);
-    handle_batch(event.payload, deadline, starter).await
+    handle_batch(event.payload, deadline, blueprint).await
 }
 
 /// Calls the algorithm once per message. Bad input is logged and dropped (a retry
@@ -49,14 +49,14 @@ pub async fn handle(
 pub async fn handle_batch(
     event: SqsEvent,
     deadline: Instant,
-    starter: &Starter,
+    blueprint: &Blueprint,
 ) -> Result<SqsBatchResponse, Diagnostic> {
     let outcomes: Vec<(String, Outcome)> = stream::iter(&event.records)
         .map(|message| async move {
             let id = message.message_id.clone().unwrap_or_default();
-            (id, process(message, deadline, starter).await)
+            (id, process(message, deadline, blueprint).await)
         })
-        .buffered(starter.settings.max_concurrent_messages)
+        .buffered(blueprint.settings.max_concurrent_messages)
         .collect()
         .await;
     let mut report = Report::default();
@@ -80,7 +80,7 @@ pub async fn handle_batch(
     Ok(response)
 }
 
-async fn process(message: &SqsMessage, deadline: Instant, starter: &Starter) -> Outcome {
+async fn process(message: &SqsMessage, deadline: Instant, blueprint: &Blueprint) -> Outcome {
     let body = message.body.as_deref().unwrap_or_default();
     let input = match serde_json::from_str::<Value>(body) {
         Ok(input) => input,
@@ -90,8 +90,8 @@ async fn process(message: &SqsMessage, deadline: Instant, starter: &Starter) -> 
             };
         }
     };
-    let settings = &starter.settings;
-    let reply = starter
+    let settings = &blueprint.settings;
+    let reply = blueprint
         .algorithms
         .call(
             &settings.algorithm,

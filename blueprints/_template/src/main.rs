@@ -1,6 +1,6 @@
 use blueprint_core::lambda::{aws_config, init_tracing};
 use blueprint_core::settings::process_env;
-use blueprint_starter::{Settings, Starter, handle};
+use blueprint_template::{Settings, Blueprint, handle};
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
@@ -8,6 +8,6 @@ async fn main() -> Result<(), Error> {
     init_tracing();
     let settings = Settings::from_env(process_env)?;
     let aws = aws_config().await;
-    let starter = Starter::connect(settings, &aws).await?;
-    run(service_fn(|event| handle(event, &starter))).await
+    let blueprint = Blueprint::connect(settings, &aws).await?;
+    run(service_fn(|event| handle(event, &blueprint))).await
 }

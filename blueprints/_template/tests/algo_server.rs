@@ -1,6 +1,7 @@
-//! The starter against a real `algo-server`, and a gateway in front of it that
+//! The blueprint against a real `algo-server`, and a gateway in front of it that
 //! throttles some calls: the sample event, bad input, partial batch failures.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -8,13 +9,13 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::sqs::SqsEvent;
 use axum::http::StatusCode;
 use blueprint_core::{AlgorithmClient, ApiKey, RetryPolicy};
-use blueprint_starter::{Settings, Starter, handle_batch};
-use blueprint_testkit::{AlgoServer, CapturedLogs, Gateway, workspace_root};
+use blueprint_template::{Settings, Blueprint, handle_batch};
+use blueprint_testkit::{AlgoServer, CapturedLogs, Gateway};
 use serde_json::json;
 
 const KEY: &str = "simStarterKey";
 
-fn starter(api: &str) -> Starter {
+fn blueprint(api: &str) -> Blueprint {
     let env = |k: &str| match k {
         "ALGORITHMIA_API" => Some(api.to_owned()),
         "ALGORITHMIA_API_KEY" => Some(KEY.to_owned()),
@@ -28,7 +29,7 @@ fn starter(api: &str) -> Starter {
             base_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(50),
         });
-    Starter {
+    Blueprint {
         settings,
         algorithms,
     }
@@ -50,18 +51,18 @@ fn batch(bodies: &[(&str, &str)]) -> SqsEvent {
 async fn the_sample_event_is_echoed_and_bad_input_is_dropped_not_retried() {
     let logs = CapturedLogs::start();
     let server = AlgoServer::start(&["--api-key", KEY]);
-    let path = workspace_root().join("blueprints/_template/events/sqs-batch.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/sqs-batch.json");
     let text = std::fs::read_to_string(&path).expect("sample event");
     let event: SqsEvent = serde_json::from_str(&text).expect("an SQS event");
     assert_eq!(event.records.len(), 3);
 
-    let response = handle_batch(event, soon(), &starter(&server.url))
+    let response = handle_batch(event, soon(), &blueprint(&server.url))
         .await
         .expect("the invocation succeeds");
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let text = logs.text();
     assert!(
-        text.contains("hello from the starter"),
+        text.contains("hello from the blueprint"),
         "the echoed result is logged: {text}"
     );
     assert!(text.contains("the message body is not JSON"), "{text}");
@@ -84,7 +85,7 @@ async fn only_messages_that_failed_transiently_are_reported_for_retry() {
         ("m2", r#"{"n": 2, "note": "throttle-me"}"#),
         ("m3", "not JSON"),
     ]);
-    let response = handle_batch(event, soon(), &starter(&gateway.url))
+    let response = handle_batch(event, soon(), &blueprint(&gateway.url))
         .await
         .expect("a partial failure is a response, not an error");
     let failed: Vec<&str> = response
@@ -97,13 +98,13 @@ async fn only_messages_that_failed_transiently_are_reported_for_retry() {
     assert_eq!(gateway.counters.calls.load(Ordering::SeqCst), 3);
 
     // A wrong key is the operator's to fix: retried, not dropped.
-    let wrong = Starter {
+    let wrong = Blueprint {
         algorithms: AlgorithmClient::new(
-            &starter(&server.url).settings.algorithmia,
+            &blueprint(&server.url).settings.algorithmia,
             ApiKey::new("simWrong"),
         )
         .expect("client"),
-        ..starter(&server.url)
+        ..blueprint(&server.url)
     };
     let response = handle_batch(batch(&[("m4", "{}")]), soon(), &wrong)
         .await
