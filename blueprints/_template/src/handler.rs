@@ -1,8 +1,8 @@
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use blueprint_core::client::ClientStartError;
-use blueprint_core::lambda::{Diagnostic, deadline, diagnostic};
+use blueprint_core::lambda::{Diagnostic, deadline};
 use blueprint_core::report::{Outcome, Report};
 use blueprint_core::{AlgoOutput, AlgorithmClient, CallOptions, Input};
 use futures::{StreamExt, stream};
@@ -25,8 +25,7 @@ impl Blueprint {
         settings: Settings,
         aws: &blueprint_core::lambda::SdkConfig,
     ) -> Result<Self, ClientStartError> {
-        let kms = aws_sdk_kms::Client::new(aws);
-        let algorithms = AlgorithmClient::connect(&settings.algorithmia, &kms).await?;
+        let algorithms = AlgorithmClient::connect(&settings.algorithmia, aws).await?;
         Ok(Self {
             settings,
             algorithms,
@@ -63,21 +62,7 @@ pub async fn handle_batch(
     for (id, outcome) in outcomes {
         report.push(id, outcome);
     }
-    let mut response = SqsBatchResponse::default();
-    for failed in report.failed() {
-        if failed.record.is_empty() {
-            // An empty identifier would fail the whole batch anyway: say why.
-            return Err(diagnostic(
-                true,
-                "MessageFailed",
-                &"a message without messageId failed",
-            ));
-        }
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = failed.record.clone();
-        response.batch_item_failures.push(failure);
-    }
-    Ok(response)
+    report.into_sqs_response()
 }
 
 async fn process(message: &SqsMessage, deadline: Instant, blueprint: &Blueprint) -> Outcome {

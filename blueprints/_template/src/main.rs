@@ -1,6 +1,6 @@
+use blueprint_core::env::process_env;
 use blueprint_core::lambda::{aws_config, init_tracing};
-use blueprint_core::settings::process_env;
-use blueprint_template::{Settings, Blueprint, handle};
+use blueprint_template::{Blueprint, Settings, handle};
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]

@@ -1,5 +1,5 @@
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty, positive};
+use blueprint_core::env::{self, SettingsError, positive};
 use blueprint_core::v1::AlgoPath;
 
 pub const DEFAULT_ALGORITHM: &str = "blueprints/Echo/1.0.0";
@@ -16,15 +16,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let algorithm_text =
-            non_empty(&env, ALGORITHM).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned());
-        let algorithm = algorithm_text
-            .parse()
-            .map_err(|e: blueprint_core::v1::PathError| SettingsError::Invalid {
-                var: ALGORITHM,
-                value: algorithm_text.clone(),
-                problem: e.to_string(),
-            })?;
+        let algorithm = env::algorithm(&env, DEFAULT_ALGORITHM)?;
         let max_concurrent_messages = positive(&env, MAX_CONCURRENT_MESSAGES, 4)?;
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,

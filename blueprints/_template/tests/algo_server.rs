@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::sqs::SqsEvent;
 use axum::http::StatusCode;
 use blueprint_core::{AlgorithmClient, ApiKey, RetryPolicy};
-use blueprint_template::{Settings, Blueprint, handle_batch};
+use blueprint_template::{Blueprint, Settings, handle_batch};
 use blueprint_testkit::{AlgoServer, CapturedLogs, Gateway};
 use serde_json::json;
 

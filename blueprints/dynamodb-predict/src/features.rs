@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use aws_lambda_events::dynamodb::EventRecord;
 use serde_dynamo::AttributeValue;
 
+use blueprint_core::report::Outcome;
+
 use crate::Settings;
 
 /// Key of the input fingerprint inside the prediction attribute.
@@ -25,19 +27,12 @@ pub struct Candidate {
     pub fingerprint: String,
 }
 
-/// What to do with one record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Eligibility {
-    Predict(Candidate),
-    /// Nothing to do (REMOVE, our own write, prediction current).
-    Skip(String),
-    /// Cannot ever be predicted as it is (missing or invalid feature).
-    Invalid(String),
-}
-
-pub fn classify(record: &EventRecord, settings: &Settings) -> Eligibility {
+/// The record as a [`Candidate`] for the model, or its outcome already: skipped
+/// (REMOVE, the function's own write, prediction current) or rejected (a missing or
+/// invalid feature: it can never be predicted as it is).
+pub fn classify(record: &EventRecord, settings: &Settings) -> Result<Candidate, Outcome> {
     if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
-        return Eligibility::Skip(format!("{} record", record.event_name));
+        return Err(skip(format!("{} record", record.event_name)));
     }
     let change = &record.change;
     let new_image = &change.new_image;
@@ -45,41 +40,41 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Eligibility {
         && without(&change.old_image, &settings.prediction_attribute)
             == without(new_image, &settings.prediction_attribute)
     {
-        return Eligibility::Skip(format!(
+        return Err(skip(format!(
             "only {} changed (the function's own write)",
             settings.prediction_attribute
-        ));
+        )));
     }
     let Some(sequence_number) = change.sequence_number.clone() else {
-        return Eligibility::Invalid("the record has no SequenceNumber".into());
+        return Err(invalid("the record has no SequenceNumber".into()));
     };
     let Some(table) = record.event_source_arn.as_deref().and_then(table_name) else {
-        return Eligibility::Invalid(format!(
+        return Err(invalid(format!(
             "eventSourceARN {:?} does not name a table",
             record.event_source_arn
-        ));
+        )));
     };
     let mut features = Vec::with_capacity(settings.features.len());
     let mut feature_attributes = Vec::with_capacity(settings.features.len());
     for name in &settings.features {
         let value = match new_image.get(name) {
             None => {
-                return Eligibility::Invalid(format!("feature attribute {name:?} is missing"));
+                return Err(invalid(format!("feature attribute {name:?} is missing")));
             }
             Some(value) => value,
         };
         let AttributeValue::N(text) = value else {
-            return Eligibility::Invalid(format!(
+            return Err(invalid(format!(
                 "feature attribute {name:?} is {}, expected a number (N)",
                 kind(value)
-            ));
+            )));
         };
         match text.parse::<f64>() {
             Ok(number) if number.is_finite() => features.push((name.clone(), number)),
             _ => {
-                return Eligibility::Invalid(format!(
+                return Err(invalid(format!(
                     "feature attribute {name:?} is {text:?}, not a finite number"
-                ));
+                )));
             }
         }
         feature_attributes.push((name.clone(), value.clone()));
@@ -93,9 +88,9 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Eligibility {
         _ => None,
     };
     if stored == Some(fingerprint.as_str()) {
-        return Eligibility::Skip("the stored prediction is for these features".into());
+        return Err(skip("the stored prediction is for these features".into()));
     }
-    Eligibility::Predict(Candidate {
+    Ok(Candidate {
         sequence_number,
         table: table.to_owned(),
         keys: change
@@ -107,6 +102,14 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Eligibility {
         feature_attributes,
         fingerprint,
     })
+}
+
+fn skip(reason: String) -> Outcome {
+    Outcome::Skipped { reason }
+}
+
+fn invalid(error: String) -> Outcome {
+    Outcome::Rejected { error }
 }
 
 fn without(image: &serde_dynamo::Item, attribute: &str) -> HashMap<String, AttributeValue> {

@@ -1,18 +1,19 @@
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::dynamodb::Event;
-use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodb::Client as DynamoDb;
 use blueprint_core::AlgorithmClient;
 use blueprint_core::client::ClientStartError;
 use blueprint_core::lambda::{Diagnostic, deadline, diagnostic};
+use blueprint_core::report::{Outcome, Report};
 use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 
 use crate::Settings;
 use crate::batch::{Predicted, predict_all};
-use crate::features::{Candidate, Eligibility, classify};
-use crate::writer::{PredictionWriter, WriteOutcome};
+use crate::features::{Candidate, classify};
+use crate::writer::PredictionWriter;
 
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 
@@ -28,8 +29,7 @@ impl Predictor {
         settings: Settings,
         aws: &blueprint_core::lambda::SdkConfig,
     ) -> Result<Self, ClientStartError> {
-        let kms = aws_sdk_kms::Client::new(aws);
-        let algorithms = AlgorithmClient::connect(&settings.algorithmia, &kms).await?;
+        let algorithms = AlgorithmClient::connect(&settings.algorithmia, aws).await?;
         Ok(Self {
             settings,
             algorithms,
@@ -47,30 +47,28 @@ pub async fn handle(
     handle_batch(event.payload, deadline, predictor).await
 }
 
+/// Predicts the batch's records and writes the predictions back; the response names
+/// the records to retry by sequence number.
 pub async fn handle_batch(
     event: Event,
     deadline: Instant,
     predictor: &Predictor,
 ) -> Result<DynamoDbEventResponse, Diagnostic> {
     let settings = &predictor.settings;
+    let mut report = Report::default();
     let mut candidates: Vec<Candidate> = Vec::new();
     for record in &event.records {
         match classify(record, settings) {
-            Eligibility::Predict(candidate) => candidates.push(candidate),
-            Eligibility::Skip(reason) => {
-                tracing::info!(event_id = %record.event_id, %reason, "skipped")
-            }
-            Eligibility::Invalid(reason) if record.change.sequence_number.is_none() => {
+            Ok(candidate) => candidates.push(candidate),
+            Err(Outcome::Rejected { error }) if record.change.sequence_number.is_none() => {
                 // Without a sequence number the record cannot be reported alone.
-                return Err(diagnostic(false, "MalformedRecord", &reason));
+                return Err(diagnostic(false, "MalformedRecord", &error));
             }
-            Eligibility::Invalid(reason) => {
-                tracing::error!(event_id = %record.event_id, %reason, "invalid record: skipped, it can never be predicted")
-            }
+            Err(outcome) => report.push(record_id(record), outcome),
         }
     }
     if candidates.is_empty() {
-        return Ok(DynamoDbEventResponse::default());
+        return report.into_dynamodb_response();
     }
     let (predictions, calls) = predict_all(
         &predictor.algorithms,
@@ -88,48 +86,33 @@ pub async fn handle_batch(
         attribute: &settings.prediction_attribute,
     };
     let writer = &writer;
-    let outcomes: Vec<(usize, Result<WriteOutcome, String>)> =
+    let outcomes: Vec<(usize, Outcome)> =
         stream::iter(candidates.iter().zip(predictions).enumerate())
             .map(|(index, (candidate, predicted))| async move {
                 let outcome = match predicted {
-                    Predicted::Ok { prediction, model } => {
-                        Ok(writer.write(candidate, &prediction, &model).await)
+                    Ok(Predicted { prediction, model }) => {
+                        writer.write(candidate, &prediction, &model).await
                     }
-                    Predicted::Poison(error) => {
-                        tracing::error!(sequence_number = %candidate.sequence_number, %error, "the algorithm rejects this record: skipped");
-                        Ok(WriteOutcome::Superseded)
-                    }
-                    Predicted::Failed(error) => Err(error),
+                    Err(outcome) => outcome,
                 };
                 (index, outcome)
             })
             .buffer_unordered(settings.max_concurrent_writes)
             .collect()
             .await;
-
-    let mut failed: Vec<usize> = Vec::new();
+    let mut outcomes = outcomes;
+    outcomes.sort_unstable_by_key(|(index, _)| *index);
     for (index, outcome) in outcomes {
-        let sequence_number = &candidates[index].sequence_number;
-        match outcome {
-            Ok(WriteOutcome::Written) => tracing::info!(%sequence_number, "prediction written"),
-            Ok(WriteOutcome::Superseded) => {
-                tracing::info!(%sequence_number, "not written: the item was deleted, changed, or holds this prediction already")
-            }
-            Ok(WriteOutcome::Failed(error)) | Err(error) => {
-                tracing::warn!(%sequence_number, %error, "failed: reported for retry");
-                failed.push(index);
-            }
-        }
+        report.push(candidates[index].sequence_number.clone(), outcome);
     }
-    failed.sort_unstable();
-    let mut response = DynamoDbEventResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|i| {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(candidates[i].sequence_number.clone());
-            failure
-        })
-        .collect();
-    Ok(response)
+    report.into_dynamodb_response()
+}
+
+/// How a record is named in the report: its sequence number, else its event id.
+fn record_id(record: &aws_lambda_events::dynamodb::EventRecord) -> String {
+    record
+        .change
+        .sequence_number
+        .clone()
+        .unwrap_or_else(|| record.event_id.clone())
 }

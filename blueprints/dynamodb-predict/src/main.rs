@@ -1,5 +1,5 @@
+use blueprint_core::env::process_env;
 use blueprint_core::lambda::{aws_config, init_tracing};
-use blueprint_core::settings::process_env;
 use dynamodb_predict::{Predictor, Settings, handle};
 use lambda_runtime::{Error, run, service_fn};
 

@@ -1,8 +1,8 @@
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty, positive};
+use blueprint_core::env::{self, SettingsError, non_empty, positive};
 use blueprint_core::v1::AlgoPath;
 
-pub const DEFAULT_ALGORITHM: &str = "blueprints/Predict/1.0.0";
+pub const DEFAULT_ALGORITHM: &str = blueprint_core::v1::contracts::predict::PATH;
 pub const MODEL: &str = "MODEL";
 pub const FEATURES: &str = "FEATURES";
 pub const PREDICTION_ATTRIBUTE: &str = "PREDICTION_ATTRIBUTE";
@@ -24,20 +24,9 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let invalid = |var: &'static str, value: String, problem: &str| SettingsError::Invalid {
-            var,
-            value,
-            problem: problem.to_owned(),
-        };
-        let algorithm_text =
-            non_empty(&env, ALGORITHM).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned());
-        let algorithm = algorithm_text
-            .parse()
-            .map_err(|e: blueprint_core::v1::PathError| {
-                invalid(ALGORITHM, algorithm_text.clone(), &e.to_string())
-            })?;
+        let algorithm = env::algorithm(&env, DEFAULT_ALGORITHM)?;
         let model = non_empty(&env, MODEL).ok_or_else(|| {
-            invalid(
+            SettingsError::invalid(
                 MODEL,
                 String::new(),
                 "must name the model, e.g. breast-cancer or breast-cancer/1.0.0",
@@ -51,7 +40,7 @@ impl Settings {
             .map(str::to_owned)
             .collect();
         if features.is_empty() {
-            return Err(invalid(
+            return Err(SettingsError::invalid(
                 FEATURES,
                 features_text,
                 "must list the feature attributes in the model's order, comma-separated",
@@ -60,7 +49,7 @@ impl Settings {
         let prediction_attribute =
             non_empty(&env, PREDICTION_ATTRIBUTE).unwrap_or_else(|| "prediction".into());
         if features.contains(&prediction_attribute) {
-            return Err(invalid(
+            return Err(SettingsError::invalid(
                 PREDICTION_ATTRIBUTE,
                 prediction_attribute,
                 "must not be one of FEATURES",

@@ -11,16 +11,10 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::batch::Prediction;
-use crate::features::{Candidate, FINGERPRINT};
+use blueprint_core::report::Outcome;
+use blueprint_core::v1::contracts::predict::Prediction;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum WriteOutcome {
-    Written,
-    /// The condition failed: the item was deleted, changed, or already holds this prediction.
-    Superseded,
-    Failed(String),
-}
+use crate::features::{Candidate, FINGERPRINT};
 
 pub struct PredictionWriter<'a> {
     pub dynamodb: &'a DynamoDb,
@@ -33,7 +27,7 @@ impl PredictionWriter<'_> {
         candidate: &Candidate,
         prediction: &Prediction,
         model: &str,
-    ) -> WriteOutcome {
+    ) -> Outcome {
         let mut names = HashMap::from([
             ("#p".to_owned(), self.attribute.to_owned()),
             ("#fp".to_owned(), FINGERPRINT.to_owned()),
@@ -77,17 +71,23 @@ impl PredictionWriter<'_> {
             .send()
             .await;
         match result {
-            Ok(_) => WriteOutcome::Written,
+            Ok(_) => Outcome::Done {
+                outputs: vec![format!("{}.{}", candidate.table, self.attribute)],
+            },
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
-                WriteOutcome::Superseded
+                Outcome::Skipped {
+                    reason: "not written: the item was deleted, changed, or holds this prediction already".into(),
+                }
             }
-            Err(e) => WriteOutcome::Failed(format!(
-                "UpdateItem on table {}: {}",
-                candidate.table,
-                DisplayErrorContext(&e)
-            )),
+            Err(e) => Outcome::Failed {
+                error: format!(
+                    "UpdateItem on table {}: {}",
+                    candidate.table,
+                    DisplayErrorContext(&e)
+                ),
+            },
         }
     }
 
@@ -112,12 +112,13 @@ impl PredictionWriter<'_> {
                 ),
             ),
         ]);
-        if let Some(label) = &p.label {
-            map.insert("label".into(), AttributeValue::S(label.clone()));
-        }
-        for (name, number) in [("score", p.score), ("value", p.value)] {
-            if let Some(number) = number {
-                map.insert(name.into(), AttributeValue::N(number.to_string()));
+        match p {
+            Prediction::Class { label, score } => {
+                map.insert("label".into(), AttributeValue::S(label.clone()));
+                map.insert("score".into(), AttributeValue::N(score.to_string()));
+            }
+            Prediction::Value { value } => {
+                map.insert("value".into(), AttributeValue::N(value.to_string()));
             }
         }
         AttributeValue::M(map)

@@ -310,6 +310,75 @@ async fn a_poison_record_is_found_by_splitting_and_only_it_is_skipped() {
     assert_eq!(gateway.counters.calls.load(Ordering::SeqCst), 7);
 }
 
+/// A server that lacks its models answers `AlgorithmError` inside HTTP 200: that is the
+/// server's trouble, not the records'. Every record is reported for retry (so it ends
+/// in the failure destination if the models never come), none is bisected or skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_models_fails_the_batch_for_retry_and_skips_nothing() {
+    let world = world().await;
+    for i in 0..6 {
+        put(
+            &world,
+            item(&world, &format!("m{i}"), &world.expected.rows[i]),
+        )
+        .await;
+    }
+    let mut seen = 0;
+    let event = new_records(&world, &mut seen).await;
+    let sequence_numbers: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| r.change.sequence_number.clone().expect("sequence number"))
+        .collect();
+    let empty = std::env::temp_dir().join(blueprint_testkit::unique("no-models"));
+    std::fs::create_dir_all(&empty).expect("empty models dir");
+    let bare = AlgoServer::start(&["--models-dir", empty.to_str().expect("UTF-8 path")]);
+    let gateway = Gateway::start(&bare.url, Arc::new(|_: &[u8]| None)).await;
+    let predictor = predictor(&world, &gateway.url, &[]);
+    let logs = blueprint_testkit::CapturedLogs::start();
+    let response = handle_batch(event, soon(), &predictor)
+        .await
+        .expect("handled");
+    let reported: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().expect("identifier"))
+        .collect();
+    assert_eq!(reported, sequence_numbers, "every record is retried");
+    assert_eq!(
+        gateway.counters.calls.load(Ordering::SeqCst),
+        1,
+        "one call, no bisection against a server in trouble"
+    );
+    // Other tests log into the same buffer: look at this batch's records only.
+    let text = logs.text();
+    for sequence_number in &sequence_numbers {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(sequence_number.as_str()))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("will be retried") && l.contains("AlgorithmError")),
+            "{sequence_number} is retried, with the kind named: {lines:?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("rejected")),
+            "{sequence_number} is not dropped: {lines:?}"
+        );
+    }
+    for i in 0..6 {
+        assert!(
+            !get(&world, &format!("m{i}"))
+                .await
+                .expect("item")
+                .contains_key("prediction")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_reported_by_sequence_number() {
     let world = world().await;

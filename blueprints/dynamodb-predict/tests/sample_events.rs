@@ -1,14 +1,16 @@
 //! The sample events under blueprints/dynamodb-predict/events parse as stream
 //! batches, and each record is what its name says: predicted, skipped or invalid.
 
+use std::path::Path;
+
 use aws_lambda_events::dynamodb::Event;
-use blueprint_testkit::workspace_root;
+use blueprint_core::report::Outcome;
 use dynamodb_predict::Settings;
-use dynamodb_predict::features::{Eligibility, classify};
+use dynamodb_predict::features::classify;
 
 fn load(name: &str) -> Event {
-    let path = workspace_root()
-        .join("blueprints/dynamodb-predict/events")
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
         .join(name);
     let text = std::fs::read_to_string(&path).expect("sample event");
     serde_json::from_str(&text).expect("a DynamoDB stream event")
@@ -26,7 +28,7 @@ fn verdicts(name: &str) -> Vec<String> {
         .records
         .iter()
         .map(|record| match classify(record, &settings) {
-            Eligibility::Predict(c) => {
+            Ok(c) => {
                 assert!(
                     c.table
                         .starts_with("aws-ml-blueprints-dynamodb-predict-Table"),
@@ -35,8 +37,9 @@ fn verdicts(name: &str) -> Vec<String> {
                 );
                 format!("predict {}", c.sequence_number)
             }
-            Eligibility::Skip(reason) => format!("skip: {reason}"),
-            Eligibility::Invalid(reason) => format!("invalid: {reason}"),
+            Err(Outcome::Skipped { reason }) => format!("skip: {reason}"),
+            Err(Outcome::Rejected { error }) => format!("invalid: {error}"),
+            Err(other) => panic!("classify only skips or rejects: {other:?}"),
         })
         .collect()
 }

@@ -8,9 +8,10 @@ use blueprint_core::s3_event::{S3Notification, S3ObjectEvent};
 use blueprint_core::s3_objects::{
     OutputObject, SourceObject, head_source, output_is_current, presign_get, put_output,
 };
-use blueprint_core::{AlgorithmClient, AlgorithmError, CallOptions, Input};
+use blueprint_core::v1::contracts::smart_thumbnail;
+use blueprint_core::{AlgorithmClient, CallOptions, Input};
 use lambda_runtime::LambdaEvent;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::settings::{Settings, Size};
 
@@ -32,8 +33,7 @@ impl Thumbnailer {
         settings: Settings,
         aws: &blueprint_core::lambda::SdkConfig,
     ) -> Result<Self, ClientStartError> {
-        let kms = aws_sdk_kms::Client::new(aws);
-        let algorithms = AlgorithmClient::connect(&settings.algorithmia, &kms).await?;
+        let algorithms = AlgorithmClient::connect(&settings.algorithmia, aws).await?;
         Ok(Self {
             settings,
             algorithms,
@@ -147,35 +147,14 @@ async fn thumbnail_record(
             };
         }
     };
-    let results =
+    let outcomes =
         futures::future::join_all(settings.sizes.iter().map(|&size| {
             make_thumbnail(thumbnailer, &source, output_bucket, &url, size, deadline)
         }))
         .await;
-
-    let mut written = Vec::new();
-    let mut rejected = Vec::new();
-    let mut failed = Vec::new();
-    for result in results {
-        match result {
-            Ok(Some(key)) => written.push(key),
-            Ok(None) => {}
-            Err(SizeError::Permanent(e)) => rejected.push(e),
-            Err(SizeError::Transient(e)) => failed.push(e),
-        }
-    }
-    if !failed.is_empty() {
-        Outcome::Failed {
-            error: failed.join("; "),
-        }
-    } else if !rejected.is_empty() {
-        Outcome::Rejected {
-            error: rejected.join("; "),
-        }
-    } else if written.is_empty() {
-        skip(format!("thumbnails are current for ETag {}", source.etag))
-    } else {
-        Outcome::Done { outputs: written }
+    match Outcome::combine(outcomes) {
+        Outcome::Skipped { .. } => skip(format!("thumbnails are current for ETag {}", source.etag)),
+        outcome => outcome,
     }
 }
 
@@ -186,11 +165,6 @@ fn is_image_content_type(content_type: &str) -> bool {
         || base.eq_ignore_ascii_case("binary/octet-stream")
 }
 
-enum SizeError {
-    Permanent(String),
-    Transient(String),
-}
-
 /// One thumbnail: skipped when the output already comes from this source ETag.
 async fn make_thumbnail(
     thumbnailer: &Thumbnailer,
@@ -199,41 +173,56 @@ async fn make_thumbnail(
     url: &str,
     size: Size,
     deadline: Instant,
-) -> Result<Option<String>, SizeError> {
+) -> Outcome {
     let key = thumbnailer.output_key(size, &source.key);
-    let transient = |e: &dyn std::fmt::Display| SizeError::Transient(format!("{size}: {e}"));
-    if output_is_current(&thumbnailer.s3, output_bucket, &key, source)
-        .await
-        .map_err(|e| transient(&e))?
-    {
-        return Ok(None);
+    let failed = |e: &dyn std::fmt::Display| Outcome::Failed {
+        error: format!("{size}: {e}"),
+    };
+    match output_is_current(&thumbnailer.s3, output_bucket, &key, source).await {
+        Ok(true) => {
+            return Outcome::Skipped {
+                reason: format!("{key} is current"),
+            };
+        }
+        Ok(false) => {}
+        Err(e) => return failed(&e),
     }
     let settings = &thumbnailer.settings;
     let algorithm = &settings.algorithm;
-    // The original Algorithmia algorithm took `[URL, W, H]` and returned base64 PNG.
-    let legacy = algorithm.owner == "opencv";
+    let legacy = algorithm.owner == smart_thumbnail::LEGACY_OWNER;
     let input = if legacy {
-        json!([url, size.width, size.height])
+        Input::json(&smart_thumbnail::LegacyRequest(
+            url.to_owned(),
+            size.width,
+            size.height,
+        ))
     } else {
-        json!({"image": url, "width": size.width, "height": size.height,
-               "format": settings.format.name()})
+        Input::json(&smart_thumbnail::Request {
+            image: url.to_owned(),
+            width: size.width,
+            height: size.height,
+            format: Some(settings.format.name().to_owned()),
+        })
     };
-    let bytes = thumbnailer
-        .algorithms
-        .call(
-            algorithm,
-            Input::Json(input),
-            &CallOptions::with_deadline(deadline),
-        )
-        .await
-        .and_then(|reply| reply.into_bytes())
-        .map_err(|e| classify(size, e))?;
+    let reply = match input {
+        Ok(input) => {
+            thumbnailer
+                .algorithms
+                .call(algorithm, input, &CallOptions::with_deadline(deadline))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let bytes = match reply.and_then(|reply| reply.into_bytes()) {
+        Ok(bytes) => bytes,
+        Err(e) => return Outcome::from(e).about(size),
+    };
     let content_type = if legacy {
         "image/png"
     } else {
         settings.format.content_type()
     };
-    put_output(
+    let written = put_output(
         &thumbnailer.s3,
         OutputObject {
             bucket: output_bucket.to_owned(),
@@ -244,18 +233,9 @@ async fn make_thumbnail(
             metadata: source.output_metadata(),
         },
     )
-    .await
-    .map_err(|e| transient(&e))?;
-    Ok(Some(key))
-}
-
-/// Input problems are permanent; everything else (throttling, 5xx, timeouts, and
-/// configuration errors that an operator must fix) fails the invocation.
-fn classify(size: Size, error: AlgorithmError) -> SizeError {
-    let message = format!("{size}: {error}");
-    if error.is_input_problem() {
-        SizeError::Permanent(message)
-    } else {
-        SizeError::Transient(message)
+    .await;
+    match written {
+        Ok(()) => Outcome::Done { outputs: vec![key] },
+        Err(e) => failed(&e),
     }
 }

@@ -2,10 +2,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty, positive};
+use blueprint_core::env::{self, SettingsError, non_empty, positive};
 use blueprint_core::v1::AlgoPath;
 
-pub const DEFAULT_ALGORITHM: &str = "blueprints/SmartThumbnail/1.0.0";
+pub const DEFAULT_ALGORITHM: &str = blueprint_core::v1::contracts::smart_thumbnail::PATH;
 pub const THUMBNAIL_SIZES: &str = "THUMBNAIL_SIZES";
 pub const OUTPUT_BUCKET: &str = "OUTPUT_BUCKET";
 pub const OUTPUT_PREFIX: &str = "OUTPUT_PREFIX";
@@ -111,32 +111,25 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let invalid = |var: &'static str, value: String, problem: String| SettingsError::Invalid {
-            var,
-            value,
-            problem,
-        };
-        let algorithm_text =
-            non_empty(&env, ALGORITHM).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned());
-        let algorithm = algorithm_text
-            .parse()
-            .map_err(|e: blueprint_core::v1::PathError| {
-                invalid(ALGORITHM, algorithm_text.clone(), e.to_string())
-            })?;
+        let algorithm = env::algorithm(&env, DEFAULT_ALGORITHM)?;
         let sizes_text = non_empty(&env, THUMBNAIL_SIZES).unwrap_or_else(|| "200x200".into());
         let sizes = sizes_text
             .split(',')
             .filter(|s| !s.trim().is_empty())
             .map(str::parse)
             .collect::<Result<Vec<Size>, _>>()
-            .map_err(|e| invalid(THUMBNAIL_SIZES, sizes_text.clone(), e))?;
+            .map_err(|e| SettingsError::invalid(THUMBNAIL_SIZES, sizes_text.clone(), e))?;
         if sizes.is_empty() {
-            return Err(invalid(THUMBNAIL_SIZES, sizes_text, "lists no size".into()));
+            return Err(SettingsError::invalid(
+                THUMBNAIL_SIZES,
+                sizes_text,
+                "lists no size",
+            ));
         }
         let format_text = non_empty(&env, THUMBNAIL_FORMAT).unwrap_or_else(|| "jpeg".into());
         let format = format_text
             .parse()
-            .map_err(|e| invalid(THUMBNAIL_FORMAT, format_text.clone(), e))?;
+            .map_err(|e| SettingsError::invalid(THUMBNAIL_FORMAT, format_text.clone(), e))?;
         let mut output_prefix =
             non_empty(&env, OUTPUT_PREFIX).unwrap_or_else(|| "thumbnails/".into());
         if !output_prefix.ends_with('/') {
@@ -205,7 +198,7 @@ mod tests {
             &[(THUMBNAIL_SIZES, "200")][..],
             &[(THUMBNAIL_SIZES, "0x10")],
             &[(THUMBNAIL_FORMAT, "gif")],
-            &[(ALGORITHM, "nope")],
+            &[(env::ALGORITHM, "nope")],
         ] {
             let err = Settings::from_env(env(Box::leak(bad.to_vec().into_boxed_slice())))
                 .expect_err("invalid");

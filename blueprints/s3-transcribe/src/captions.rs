@@ -1,37 +1,26 @@
-//! The transcript as the SpeechToText algorithm returns it, and the text, WebVTT
-//! and SRT renderings of it.
+//! The text, WebVTT and SRT renderings of the transcript the SpeechToText algorithm
+//! returns (its type is the wire contract in `algorithmia-v1`).
 
-use serde::{Deserialize, Serialize};
+pub use blueprint_core::v1::contracts::speech_to_text::{Segment, Transcript};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Segment {
-    /// Seconds from the start of the media.
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
+/// The text, WebVTT and SRT renderings of a [`Transcript`].
+pub trait Captions {
+    fn to_txt(&self) -> String;
+    fn to_vtt(&self) -> String;
+    fn to_srt(&self) -> String;
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Transcript {
-    pub text: String,
-    #[serde(default)]
-    pub language: Option<String>,
-    #[serde(default)]
-    pub duration: f64,
-    pub segments: Vec<Segment>,
-}
-
-impl Transcript {
-    pub fn to_txt(&self) -> String {
+impl Captions for Transcript {
+    fn to_txt(&self) -> String {
         let mut text = self.text.trim().to_owned();
         text.push('\n');
         text
     }
 
     /// WebVTT: a `WEBVTT` header, then cues `HH:MM:SS.mmm --> HH:MM:SS.mmm`.
-    pub fn to_vtt(&self) -> String {
+    fn to_vtt(&self) -> String {
         let mut out = String::from("WEBVTT\n");
-        for segment in self.cues() {
+        for segment in cues(self) {
             out.push_str(&format!(
                 "\n{} --> {}\n{}\n",
                 timestamp(segment.start, '.'),
@@ -43,9 +32,9 @@ impl Transcript {
     }
 
     /// SRT: numbered cues `HH:MM:SS,mmm --> HH:MM:SS,mmm`, blank-line separated.
-    pub fn to_srt(&self) -> String {
+    fn to_srt(&self) -> String {
         let mut out = String::new();
-        for (i, segment) in self.cues().enumerate() {
+        for (i, segment) in cues(self).enumerate() {
             if i > 0 {
                 out.push('\n');
             }
@@ -59,13 +48,14 @@ impl Transcript {
         }
         out
     }
+}
 
-    /// Segments worth a cue: with text, and lasting at least a millisecond.
-    fn cues(&self) -> impl Iterator<Item = &Segment> {
-        self.segments
-            .iter()
-            .filter(|s| !s.text.trim().is_empty() && s.end > s.start)
-    }
+/// Segments worth a cue: with text, and lasting at least a millisecond.
+fn cues(transcript: &Transcript) -> impl Iterator<Item = &Segment> {
+    transcript
+        .segments
+        .iter()
+        .filter(|s| !s.text.trim().is_empty() && s.end > s.start)
 }
 
 /// `HH:MM:SS<sep>mmm`, rounded to the millisecond.

@@ -9,11 +9,14 @@ use blueprint_core::s3_objects::{
     OutputObject, SourceObject, delete_object, get_bytes, head_source, output_is_current,
     presign_get, presign_put, put_output,
 };
-use blueprint_core::{AlgorithmClient, CallOptions, Input};
+use blueprint_core::{AlgorithmClient, AlgorithmError, CallOptions, Input};
 use lambda_runtime::LambdaEvent;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::captions::Transcript;
+use blueprint_core::v1::ErrorBody;
+use blueprint_core::v1::contracts::speech_to_text;
+
+use crate::captions::{Captions, Transcript};
 use crate::settings::{Mode, Settings};
 
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
@@ -44,8 +47,7 @@ impl Transcriber {
         settings: Settings,
         aws: &blueprint_core::lambda::SdkConfig,
     ) -> Result<Self, ClientStartError> {
-        let kms = aws_sdk_kms::Client::new(aws);
-        let algorithms = AlgorithmClient::connect(&settings.algorithmia, &kms).await?;
+        let algorithms = AlgorithmClient::connect(&settings.algorithmia, aws).await?;
         Ok(Self {
             settings,
             algorithms,
@@ -162,15 +164,17 @@ async fn transcribe_record(
     }
 }
 
-fn algorithm_input(settings: &Settings, url: String, output_url: Option<String>) -> Input {
-    let mut input = json!({ "url": url });
-    if let Some(output_url) = output_url {
-        input["output_url"] = json!(output_url);
-    }
-    if let Some(language) = &settings.language {
-        input["language"] = json!(language);
-    }
-    Input::Json(input)
+fn algorithm_input(
+    settings: &Settings,
+    url: String,
+    output_url: Option<String>,
+) -> Result<Input, AlgorithmError> {
+    Input::json(&speech_to_text::Request {
+        url,
+        output_url,
+        language: settings.language.clone(),
+        initial_prompt: None,
+    })
 }
 
 async fn transcribe_now(
@@ -199,16 +203,15 @@ async fn transcribe_now(
         timeout: Some(deadline.saturating_duration_since(Instant::now())),
         ..CallOptions::with_deadline(deadline)
     };
-    let result: Value = match transcriber
-        .algorithms
-        .call(
-            &settings.algorithm,
-            algorithm_input(settings, url, None),
-            &options,
-        )
-        .await
-        .and_then(|reply| reply.decode())
-    {
+    let call = async {
+        let input = algorithm_input(settings, url, None)?;
+        transcriber
+            .algorithms
+            .call(&settings.algorithm, input, &options)
+            .await?
+            .decode::<Value>()
+    };
+    let result: Value = match call.await {
         Ok(result) => result,
         Err(e) => return Outcome::from(e),
     };
@@ -242,15 +245,18 @@ async fn start_async(
         }
     };
     let settings = &transcriber.settings;
-    match transcriber
-        .algorithms
-        .call_void(
-            &settings.algorithm,
-            algorithm_input(settings, get, Some(put)),
-            &CallOptions::with_deadline(deadline),
-        )
-        .await
-    {
+    let call = async {
+        let input = algorithm_input(settings, get, Some(put))?;
+        transcriber
+            .algorithms
+            .call_void(
+                &settings.algorithm,
+                input,
+                &CallOptions::with_deadline(deadline),
+            )
+            .await
+    };
+    match call.await {
         Ok(reply) => {
             tracing::info!(request_id = %reply.request_id, %pending, "transcribing asynchronously; the result will be rendered when it lands");
             Outcome::Done {
@@ -297,16 +303,17 @@ async fn render_pending(transcriber: &Transcriber, bucket: &str, key: &str, rest
         }
     };
     let outcome = match serde_json::from_slice::<Value>(&body) {
-        Ok(value) => match value.get("error") {
-            Some(error) => Outcome::Rejected {
-                error: format!(
-                    "transcribing s3://{source_bucket}/{source_key} failed: {}",
-                    error
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("no message")
-                ),
-            },
+        Ok(mut value) => match value.get_mut("error").map(Value::take) {
+            Some(error) => {
+                let message = serde_json::from_value::<ErrorBody>(error)
+                    .map(|e| format!("{} ({})", e.message, e.kind()))
+                    .unwrap_or_else(|_| "no message".into());
+                Outcome::Rejected {
+                    error: format!(
+                        "transcribing s3://{source_bucket}/{source_key} failed: {message}"
+                    ),
+                }
+            }
             None => write_outputs(transcriber, &source, bucket, value).await,
         },
         Err(e) => Outcome::Rejected {

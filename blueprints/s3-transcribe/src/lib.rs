@@ -8,6 +8,6 @@ mod captions;
 mod handler;
 mod settings;
 
-pub use captions::{Segment, Transcript};
+pub use captions::{Captions, Segment, Transcript};
 pub use handler::{Transcriber, handle, handle_notification};
 pub use settings::{Mode, Settings};

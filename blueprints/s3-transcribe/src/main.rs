@@ -1,5 +1,5 @@
+use blueprint_core::env::process_env;
 use blueprint_core::lambda::{aws_config, init_tracing};
-use blueprint_core::settings::process_env;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use s3_transcribe::{Settings, Transcriber, handle};
 

@@ -2,10 +2,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::settings::{ALGORITHM, SettingsError, non_empty, positive};
+use blueprint_core::env::{self, SettingsError, non_empty, positive};
 use blueprint_core::v1::AlgoPath;
 
-pub const DEFAULT_ALGORITHM: &str = "blueprints/SpeechToText/1.0.0";
+pub const DEFAULT_ALGORITHM: &str = blueprint_core::v1::contracts::speech_to_text::PATH;
 pub const MEDIA_SUFFIXES: &str = "MEDIA_SUFFIXES";
 pub const OUTPUT_BUCKET: &str = "OUTPUT_BUCKET";
 pub const OUTPUT_PREFIX: &str = "OUTPUT_PREFIX";
@@ -56,18 +56,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let invalid = |var: &'static str, value: String, problem: String| SettingsError::Invalid {
-            var,
-            value,
-            problem,
-        };
-        let algorithm_text =
-            non_empty(&env, ALGORITHM).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned());
-        let algorithm = algorithm_text
-            .parse()
-            .map_err(|e: blueprint_core::v1::PathError| {
-                invalid(ALGORITHM, algorithm_text.clone(), e.to_string())
-            })?;
+        let algorithm = env::algorithm(&env, DEFAULT_ALGORITHM)?;
         let suffixes_text =
             non_empty(&env, MEDIA_SUFFIXES).unwrap_or_else(|| ".mp4 .mov .m4a .mp3 .wav".into());
         let media_suffixes: Vec<String> = suffixes_text
@@ -76,10 +65,10 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .collect();
         if media_suffixes.is_empty() {
-            return Err(invalid(
+            return Err(SettingsError::invalid(
                 MEDIA_SUFFIXES,
                 suffixes_text,
-                "lists no suffix".into(),
+                "lists no suffix",
             ));
         }
         let mut output_prefix =
@@ -90,7 +79,7 @@ impl Settings {
         let mode_text = non_empty(&env, TRANSCRIBE_MODE).unwrap_or_else(|| "auto".into());
         let mode = mode_text
             .parse()
-            .map_err(|e| invalid(TRANSCRIBE_MODE, mode_text.clone(), e))?;
+            .map_err(|e| SettingsError::invalid(TRANSCRIBE_MODE, mode_text.clone(), e))?;
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,
             algorithm,

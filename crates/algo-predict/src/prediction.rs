@@ -1,25 +1,8 @@
 //! The reply: `{"model": "name/version", "predictions": [...]}`, in input order.
 
-use serde::{Deserialize, Serialize};
-
 use crate::manifest::{Manifest, Task};
 
-/// One instance's prediction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Prediction {
-    /// A classifier's most probable class and its probability.
-    Class { label: String, score: f64 },
-    /// A regressor's value.
-    Value { value: f64 },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Predictions {
-    /// The resolved model, `name/version`.
-    pub model: String,
-    pub predictions: Vec<Prediction>,
-}
+pub use algorithmia_v1::contracts::predict::{Prediction, Reply as Predictions};
 
 /// Turns a run's `[rows, columns]` output into predictions, row by row.
 pub fn from_output(manifest: &Manifest, columns: usize, output: &[f64]) -> Vec<Prediction> {

@@ -6,7 +6,6 @@ use std::ffi::{c_int, c_void};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use serde::Serialize;
 use whisper_rs::{FullParams, SamplingStrategy};
 
 use crate::model::WhisperModel;
@@ -25,21 +24,7 @@ pub struct TranscribeOptions {
     pub initial_prompt: Option<String>,
 }
 
-/// The result: times in seconds from the start of the media.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Transcript {
-    pub text: String,
-    pub language: String,
-    pub duration: f64,
-    pub segments: Vec<Segment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Segment {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-}
+pub use algorithmia_v1::contracts::speech_to_text::{Segment, Transcript};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TranscribeError {
@@ -118,7 +103,7 @@ impl Transcriber {
             .to_owned();
         let silent = Transcript {
             text: String::new(),
-            language: default_language,
+            language: Some(default_language),
             duration: audio.duration,
             segments: Vec::new(),
         };
@@ -149,7 +134,7 @@ impl Transcriber {
         outcome.map_err(|e| TranscribeError::Engine(e.to_string()))?;
         let language = whisper_rs::get_lang_str(state.full_lang_id_from_state())
             .map(str::to_owned)
-            .unwrap_or(silent.language);
+            .or(silent.language);
         let segments = collect_segments(&state, audio)?;
         let text = segments
             .iter()

@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ErrorKind;
+
 /// `metadata.content_type`: how to read `result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,7 +44,7 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stacktrace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_type: Option<String>,
+    pub error_type: Option<ErrorKind>,
 }
 
 impl ErrorBody {
@@ -54,11 +56,16 @@ impl ErrorBody {
         }
     }
 
-    pub fn typed(error_type: &str, message: impl Into<String>) -> Self {
+    pub fn typed(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            error_type: Some(error_type.to_owned()),
+            error_type: Some(kind),
             ..Self::new(message)
         }
+    }
+
+    /// The error's kind ([`ErrorKind::AlgorithmError`] when the server sent none).
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::of(self.error_type.as_ref())
     }
 }
 

@@ -2,10 +2,13 @@
 //! algorithm paths. Defined once here and shared by the Lambda client
 //! (`blueprint-core`) and the self-hosted server (`algo-server`).
 
+pub mod contracts;
 mod envelope;
+mod error_kind;
 mod path;
 
 pub use envelope::{AsyncReply, ContentType, ErrorBody, Metadata, Reply};
+pub use error_kind::ErrorKind;
 pub use path::{AlgoPath, PathError, Version, VersionSpec};
 
 /// Largest request body the API accepts (10 MiB).

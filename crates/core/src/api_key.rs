@@ -8,7 +8,12 @@ use aws_sdk_kms::operation::decrypt::DecryptError;
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine;
 
-use crate::settings::{ALGORITHMIA_API_KEY, ALGORITHMIA_API_KEY_KMS, non_empty};
+use aws_config::SdkConfig;
+
+use crate::env::{
+    ALGORITHMIA_API_KEY, ALGORITHMIA_API_KEY_KMS, AWS_LAMBDA_FUNCTION_NAME, SettingsError,
+    non_empty,
+};
 
 /// An API key. `Debug` and `Display` print `ApiKey(redacted)`; only
 /// [`ApiKey::expose`] gives the value, for the `Authorization` header.
@@ -42,24 +47,17 @@ impl fmt::Display for ApiKey {
 pub enum KeySource {
     /// `ALGORITHMIA_API_KEY`
     Plain(ApiKey),
-    /// `ALGORITHMIA_API_KEY_KMS`, base64-decoded.
-    Kms { ciphertext: Vec<u8> },
+    /// `ALGORITHMIA_API_KEY_KMS`, base64-decoded, with the function it was read in:
+    /// the Lambda console encrypts with the context `{"LambdaFunctionName": name}`.
+    Kms {
+        ciphertext: Vec<u8>,
+        function_name: Option<String>,
+    },
 }
 
+/// Why the key could not be had at cold start.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error(
-        "no API key: set {ALGORITHMIA_API_KEY} to the key, or {ALGORITHMIA_API_KEY_KMS} to its base64 KMS ciphertext (see docs/auth.md)"
-    )]
-    Missing,
-    #[error(
-        "both {ALGORITHMIA_API_KEY} and {ALGORITHMIA_API_KEY_KMS} are set: keep exactly one (remove the plain key when using KMS)"
-    )]
-    BothSet,
-    #[error(
-        "{ALGORITHMIA_API_KEY_KMS} is not valid base64 ({0}): set it to the CiphertextBlob printed by `aws kms encrypt` (see docs/auth.md)"
-    )]
-    BadBase64(String),
     #[error(
         "KMS denied decrypting {ALGORITHMIA_API_KEY_KMS}: {detail}. Grant the function's role kms:Decrypt on the key that encrypted it (see docs/auth.md)"
     )]
@@ -74,55 +72,94 @@ pub enum KeyError {
     Kms { detail: String },
     #[error("the key decrypted from {ALGORITHMIA_API_KEY_KMS} is not UTF-8 text")]
     NotText,
+    #[error(
+        "the API key in {var} holds characters not allowed in an HTTP header (a line break or control character?): set it to the key alone"
+    )]
+    NotHeaderSafe { var: &'static str },
 }
 
 impl KeySource {
-    pub fn from_env(env: &impl Fn(&str) -> Option<String>) -> Result<Self, KeyError> {
+    /// Reads `ALGORITHMIA_API_KEY` or `ALGORITHMIA_API_KEY_KMS` (exactly one), and in
+    /// KMS mode `AWS_LAMBDA_FUNCTION_NAME` for the console's encryption context.
+    pub fn from_env(env: &impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         match (
             non_empty(env, ALGORITHMIA_API_KEY),
             non_empty(env, ALGORITHMIA_API_KEY_KMS),
         ) {
-            (Some(_), Some(_)) => Err(KeyError::BothSet),
-            (None, None) => Err(KeyError::Missing),
+            (Some(_), Some(_)) => Err(SettingsError::BothApiKeys),
+            (None, None) => Err(SettingsError::NoApiKey),
             (Some(key), None) => Ok(KeySource::Plain(ApiKey(key))),
             (None, Some(b64)) => base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
-                .map(|ciphertext| KeySource::Kms { ciphertext })
-                .map_err(|e| KeyError::BadBase64(e.to_string())),
+                .map(|ciphertext| KeySource::Kms {
+                    ciphertext,
+                    function_name: non_empty(env, AWS_LAMBDA_FUNCTION_NAME),
+                })
+                .map_err(|e| {
+                    SettingsError::invalid(
+                        ALGORITHMIA_API_KEY_KMS,
+                        "(ciphertext not shown)",
+                        format!(
+                            "not valid base64 ({e}): set it to the CiphertextBlob printed by `aws kms encrypt` (see docs/auth.md)"
+                        ),
+                    )
+                }),
         }
     }
 
-    /// The key in plain text. In KMS mode this calls KMS: first with the Lambda
-    /// console's encryption context `{"LambdaFunctionName": function_name}`, then
-    /// with none (ciphertext made by `aws kms encrypt`). Call it once per cold start.
-    pub async fn resolve(
+    /// The variable the key is read from, for error messages.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            KeySource::Plain(_) => ALGORITHMIA_API_KEY,
+            KeySource::Kms { .. } => ALGORITHMIA_API_KEY_KMS,
+        }
+    }
+
+    /// The key in plain text. In KMS mode this builds a KMS client from `aws` and
+    /// decrypts: first with the Lambda console's encryption context, then with none
+    /// (ciphertext made by `aws kms encrypt`). Call it once per cold start.
+    pub async fn resolve(&self, aws: &SdkConfig) -> Result<ApiKey, KeyError> {
+        self.resolve_with(|| aws_sdk_kms::Client::new(aws)).await
+    }
+
+    /// [`KeySource::resolve`] with the KMS client `kms` makes, called in KMS mode only.
+    pub async fn resolve_with(
         &self,
-        kms: &aws_sdk_kms::Client,
-        function_name: Option<&str>,
+        kms: impl FnOnce() -> aws_sdk_kms::Client,
     ) -> Result<ApiKey, KeyError> {
-        let ciphertext = match self {
-            KeySource::Plain(key) => return Ok(key.clone()),
-            KeySource::Kms { ciphertext } => ciphertext,
-        };
-        let mut tried = Vec::new();
-        if let Some(name) = function_name {
-            let context = HashMap::from([("LambdaFunctionName".to_owned(), name.to_owned())]);
-            tried.push(format!("encryption context LambdaFunctionName={name}"));
-            match decrypt(kms, ciphertext, Some(context)).await {
-                Ok(key) => return Ok(key),
-                Err(Attempt::WrongContext(_)) => {}
-                Err(Attempt::Fatal(e)) => return Err(e),
-            }
+        match self {
+            KeySource::Plain(key) => Ok(key.clone()),
+            KeySource::Kms {
+                ciphertext,
+                function_name,
+            } => decrypt_with_fallback(&kms(), ciphertext, function_name.as_deref()).await,
         }
-        tried.push("no encryption context".to_owned());
-        match decrypt(kms, ciphertext, None).await {
-            Ok(key) => Ok(key),
-            Err(Attempt::WrongContext(detail)) => Err(KeyError::Undecryptable {
-                detail,
-                tried: tried.join(", then "),
-            }),
-            Err(Attempt::Fatal(e)) => Err(e),
+    }
+}
+
+async fn decrypt_with_fallback(
+    kms: &aws_sdk_kms::Client,
+    ciphertext: &[u8],
+    function_name: Option<&str>,
+) -> Result<ApiKey, KeyError> {
+    let mut tried = Vec::new();
+    if let Some(name) = function_name {
+        let context = HashMap::from([("LambdaFunctionName".to_owned(), name.to_owned())]);
+        tried.push(format!("encryption context LambdaFunctionName={name}"));
+        match decrypt(kms, ciphertext, Some(context)).await {
+            Ok(key) => return Ok(key),
+            Err(Attempt::WrongContext(_)) => {}
+            Err(Attempt::Fatal(e)) => return Err(e),
         }
+    }
+    tried.push("no encryption context".to_owned());
+    match decrypt(kms, ciphertext, None).await {
+        Ok(key) => Ok(key),
+        Err(Attempt::WrongContext(detail)) => Err(KeyError::Undecryptable {
+            detail,
+            tried: tried.join(", then "),
+        }),
+        Err(Attempt::Fatal(e)) => Err(e),
     }
 }
 
@@ -196,12 +233,16 @@ mod tests {
     #[test]
     fn exactly_one_source_must_be_set() {
         let both = |k: &str| Some(format!("value-of-{k}"));
-        assert!(matches!(KeySource::from_env(&both), Err(KeyError::BothSet)));
+        assert!(matches!(
+            KeySource::from_env(&both),
+            Err(SettingsError::BothApiKeys)
+        ));
         let none = |_: &str| None;
         let err = KeySource::from_env(&none).expect_err("missing");
         assert!(err.to_string().contains(ALGORITHMIA_API_KEY_KMS));
         let bad = |k: &str| (k == ALGORITHMIA_API_KEY_KMS).then(|| "not base64!".to_owned());
         let err = KeySource::from_env(&bad).expect_err("bad base64");
         assert!(err.to_string().contains("aws kms encrypt"), "{err}");
+        assert!(!err.to_string().contains("not base64!"), "{err}");
     }
 }

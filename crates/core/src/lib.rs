@@ -1,6 +1,7 @@
 //! Shared core of the Lambda blueprints.
 //!
-//! - [`settings`]: the environment contract every blueprint shares, read once.
+//! - [`env`]: the environment contract every blueprint shares: names and readers.
+//! - [`settings`]: [`AlgorithmiaSettings`], the shared settings, read once.
 //! - [`api_key`]: the Algorithmia API key, plain or KMS-encrypted, never printed.
 //! - [`client`]: [`AlgorithmClient`], the Algorithmia v1 HTTP client.
 //! - [`s3_event`]: S3 notifications, including key decoding and `s3:TestEvent`.
@@ -8,6 +9,7 @@
 
 pub mod api_key;
 pub mod client;
+pub mod env;
 pub mod lambda;
 pub mod report;
 pub mod s3_event;
@@ -19,4 +21,5 @@ pub use api_key::{ApiKey, KeyError, KeySource};
 pub use client::{
     AlgoOutput, AlgoResponse, AlgorithmClient, AlgorithmError, CallOptions, Input, RetryPolicy,
 };
-pub use settings::{AlgorithmiaSettings, SettingsError};
+pub use env::SettingsError;
+pub use settings::AlgorithmiaSettings;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use blueprint_core::client::RetryPolicy;
-use blueprint_core::v1::AlgoPath;
+use blueprint_core::v1::{AlgoPath, ErrorKind};
 use blueprint_core::{
     AlgoOutput, AlgorithmClient, AlgorithmError, AlgorithmiaSettings, ApiKey, CallOptions, Input,
     KeySource,
@@ -19,7 +19,6 @@ fn settings(api: &str, max_concurrency: usize) -> AlgorithmiaSettings {
         api: api.to_owned(),
         key: KeySource::Plain(ApiKey::new(fake_api::KEY)),
         max_concurrency,
-        function_name: None,
         connect_timeout: Duration::from_secs(2),
     }
 }
@@ -103,14 +102,22 @@ async fn an_error_inside_http_200_is_an_algorithm_error_and_not_retried() {
         )
         .await
         .expect_err("algorithm error");
-    assert!(
-        matches!(err, AlgorithmError::Algorithm { ref error_type, .. } if error_type.as_deref() == Some("AlgorithmError"))
-    );
+    assert!(matches!(
+        err,
+        AlgorithmError::Algorithm {
+            kind: ErrorKind::AlgorithmError,
+            ..
+        }
+    ));
     assert_eq!(
         err.to_string(),
-        "algorithm test/ErrorIn200 failed: no face found in the input"
+        "algorithm test/ErrorIn200 failed (AlgorithmError): no face found in the input"
     );
-    assert!(!err.is_retryable());
+    assert!(!err.is_retryable(), "the client does not repeat it at once");
+    assert!(
+        !err.is_input_problem(),
+        "but the record is retried later: only InputError blames the input"
+    );
     assert_eq!(api.counters.attempts.load(Ordering::SeqCst), 1);
 }
 

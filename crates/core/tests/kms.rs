@@ -11,11 +11,11 @@ use aws_sdk_kms::config::{ConfigBag, Intercept};
 use aws_sdk_kms::error::BoxError;
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine;
-use blueprint_core::settings::{
-    ALGORITHMIA_API, ALGORITHMIA_API_KEY_KMS, AWS_LAMBDA_FUNCTION_NAME,
+use blueprint_core::env::{
+    ALGORITHMIA_API, ALGORITHMIA_API_KEY, ALGORITHMIA_API_KEY_KMS, AWS_LAMBDA_FUNCTION_NAME,
 };
 use blueprint_core::{
-    AlgorithmClient, AlgorithmiaSettings, CallOptions, Input, KeyError, KeySource,
+    AlgorithmClient, AlgorithmiaSettings, ApiKey, CallOptions, Input, KeyError, KeySource,
 };
 
 const SECRET: &str = "simKMSSECRET987654";
@@ -92,7 +92,7 @@ async fn console_ciphertext_with_context_decrypts_in_one_call() {
     let before = counter.0.load(Ordering::SeqCst);
     let key = settings(&ciphertext, "thumbs-fn", "http://127.0.0.1:9")
         .key
-        .resolve(&kms, Some("thumbs-fn"))
+        .resolve_with(|| kms.clone())
         .await
         .expect("decrypts");
     assert_eq!(key.expose(), SECRET);
@@ -110,7 +110,7 @@ async fn cli_ciphertext_without_context_decrypts_on_the_second_try() {
     let before = counter.0.load(Ordering::SeqCst);
     let key = settings(&ciphertext, "thumbs-fn", "http://127.0.0.1:9")
         .key
-        .resolve(&kms, Some("thumbs-fn"))
+        .resolve_with(|| kms.clone())
         .await
         .expect("decrypts");
     assert_eq!(key.expose(), SECRET);
@@ -127,7 +127,7 @@ async fn a_wrong_context_fails_with_a_clear_message() {
     let ciphertext = encrypt(&kms, Some("other-fn")).await;
     let err = settings(&ciphertext, "thumbs-fn", "http://127.0.0.1:9")
         .key
-        .resolve(&kms, Some("thumbs-fn"))
+        .resolve_with(|| kms.clone())
         .await
         .expect_err("wrong context");
     assert!(matches!(err, KeyError::Undecryptable { .. }), "{err}");
@@ -151,8 +151,14 @@ async fn corrupted_ciphertext_fails_with_a_clear_message() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     bytes[10] ^= 0xff;
-    let source = KeySource::Kms { ciphertext: bytes };
-    let err = source.resolve(&kms, None).await.expect_err("corrupt");
+    let source = KeySource::Kms {
+        ciphertext: bytes,
+        function_name: None,
+    };
+    let err = source
+        .resolve_with(|| kms.clone())
+        .await
+        .expect_err("corrupt");
     let message = err.to_string();
     assert!(message.contains(ALGORITHMIA_API_KEY_KMS), "{message}");
     assert!(message.contains("docs/auth.md"), "{message}");
@@ -163,12 +169,16 @@ async fn kms_is_called_once_however_many_invocations_follow() {
     let (kms, counter) = kms().await;
     let api = fake_api::start().await;
     let ciphertext = encrypt_text(&kms, fake_api::KEY, Some("thumbs-fn")).await;
+    let settings = settings(&ciphertext, "thumbs-fn", &api.url);
     let before = counter.0.load(Ordering::SeqCst);
 
-    // The cold start, as a blueprint's `main` does it: settings and client once.
-    let client = AlgorithmClient::connect(&settings(&ciphertext, "thumbs-fn", &api.url), &kms)
+    // The cold start: the key once; the client holds no KMS client at all.
+    let key = settings
+        .key
+        .resolve_with(|| kms.clone())
         .await
-        .expect("connect");
+        .expect("decrypts");
+    let client = AlgorithmClient::new(&settings, key).expect("client");
     assert_eq!(counter.0.load(Ordering::SeqCst) - before, 1);
     for _ in 0..10 {
         client
@@ -185,4 +195,49 @@ async fn kms_is_called_once_however_many_invocations_follow() {
         1,
         "no KMS call per invocation"
     );
+}
+
+#[tokio::test]
+async fn connect_decrypts_through_the_shared_aws_config() {
+    let (kms, _) = kms().await;
+    let api = fake_api::start().await;
+    let ciphertext = encrypt_text(&kms, fake_api::KEY, Some("thumbs-fn")).await;
+    let aws = blueprint_testkit::moto_config().await;
+    let client = AlgorithmClient::connect(&settings(&ciphertext, "thumbs-fn", &api.url), &aws)
+        .await
+        .expect("connect");
+    client
+        .call(
+            &"test/Echo".parse().expect("path"),
+            Input::Text("cold start done".into()),
+            &CallOptions::default(),
+        )
+        .await
+        .expect("the server accepts the decrypted key");
+}
+
+#[tokio::test]
+async fn plain_mode_never_builds_a_kms_client() {
+    let env = HashMap::from([(ALGORITHMIA_API_KEY.to_owned(), SECRET.to_owned())]);
+    let settings = AlgorithmiaSettings::from_env(|k| env.get(k).cloned()).expect("settings");
+    let key = settings
+        .key
+        .resolve_with(|| panic!("a KMS client was built in plain-key mode"))
+        .await
+        .expect("plain key");
+    assert_eq!(key.expose(), SECRET);
+}
+
+#[tokio::test]
+async fn a_key_that_cannot_be_a_header_fails_the_cold_start_naming_the_variable() {
+    let env = HashMap::from([(ALGORITHMIA_API_KEY.to_owned(), "simLINE\nBREAK".to_owned())]);
+    let settings = AlgorithmiaSettings::from_env(|k| env.get(k).cloned()).expect("settings");
+    let aws = blueprint_testkit::moto_config().await;
+    let err = AlgorithmClient::connect(&settings, &aws)
+        .await
+        .expect_err("a control character in the key");
+    let message = err.to_string();
+    assert!(message.contains(ALGORITHMIA_API_KEY), "{message}");
+    assert!(!message.contains("simLINE"), "{message}");
+    assert!(AlgorithmClient::new(&settings, ApiKey::new("simOK")).is_ok());
 }

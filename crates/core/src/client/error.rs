@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 
-use crate::v1::{MAX_REQUEST_BYTES, PathError};
+use crate::v1::{ErrorKind, MAX_REQUEST_BYTES, PathError};
 
 /// Everything an algorithm call can fail with. Messages name the algorithm and
 /// the setting to check; they never contain the API key.
@@ -16,12 +16,13 @@ pub enum AlgorithmError {
         "the input to {algorithm} is {size} bytes, over the API's {MAX_REQUEST_BYTES}-byte request limit; pass a URL to the data instead"
     )]
     InputTooLarge { algorithm: String, size: usize },
-    /// The algorithm ran and reported an error (often inside an HTTP 200).
-    #[error("algorithm {algorithm} failed: {message}")]
+    /// The algorithm ran and reported an error (often inside an HTTP 200); its kind
+    /// says whether the input is at fault.
+    #[error("algorithm {algorithm} failed ({kind}): {message}")]
     Algorithm {
         algorithm: String,
         message: String,
-        error_type: Option<String>,
+        kind: ErrorKind,
     },
     #[error(
         "the algorithm API refused the API key (HTTP {status}) calling {algorithm}: {message}. Check ALGORITHMIA_API_KEY or ALGORITHMIA_API_KEY_KMS, and that the key may call this algorithm"
@@ -83,7 +84,8 @@ pub enum AlgorithmError {
 }
 
 impl AlgorithmError {
-    /// Whether the same call could succeed later.
+    /// Whether the client itself tries the call again at once (within its attempt
+    /// budget): throttling, 5xx, timeouts and transport failures.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -95,16 +97,18 @@ impl AlgorithmError {
         )
     }
 
-    /// Whether the input is at fault, so the same call can never succeed: the
-    /// algorithm rejected it (often inside an HTTP 200), it is over the request limit,
-    /// or its result is not what the caller expects.
+    /// The one rule for what a failure means for the record behind the call: the input
+    /// is at fault (so the record is rejected, never retried) only when the algorithm
+    /// said `InputError`, or the input is over the request limit. Every other failure
+    /// (a missing model, a server-side timeout, a failed fetch, a reply of the wrong
+    /// shape, configuration an operator must fix) is retried by the event source and,
+    /// once its retries are spent, reaches the failure destination.
     pub fn is_input_problem(&self) -> bool {
-        matches!(
-            self,
-            AlgorithmError::Algorithm { .. }
-                | AlgorithmError::InputTooLarge { .. }
-                | AlgorithmError::Decode { .. }
-        )
+        match self {
+            AlgorithmError::Algorithm { kind, .. } => kind.is_input_error(),
+            AlgorithmError::InputTooLarge { .. } => true,
+            _ => false,
+        }
     }
 
     /// A short name of the kind of failure, for `Diagnostic::error_type` and logs.
@@ -131,5 +135,43 @@ impl AlgorithmError {
 impl From<AlgorithmError> for Diagnostic {
     fn from(error: AlgorithmError) -> Self {
         crate::lambda::diagnostic(error.is_retryable(), error.kind(), &error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn algorithm_error(kind: ErrorKind) -> AlgorithmError {
+        AlgorithmError::Algorithm {
+            algorithm: "a/b".into(),
+            message: "m".into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn only_input_errors_blame_the_input() {
+        assert!(algorithm_error(ErrorKind::InputError).is_input_problem());
+        for kind in [
+            ErrorKind::AlgorithmError,
+            ErrorKind::TimeoutError,
+            ErrorKind::Other("DependencyError".into()),
+        ] {
+            assert!(!algorithm_error(kind).is_input_problem());
+        }
+        let too_large = AlgorithmError::InputTooLarge {
+            algorithm: "a/b".into(),
+            size: MAX_REQUEST_BYTES + 1,
+        };
+        assert!(too_large.is_input_problem());
+        let shape = AlgorithmError::Decode {
+            expected: "Reply",
+            detail: "missing field".into(),
+        };
+        assert!(
+            !shape.is_input_problem(),
+            "a reply of the wrong shape is retried"
+        );
     }
 }

@@ -16,9 +16,10 @@ pub use io::{AlgoOutput, AlgoResponse, Input};
 pub use retry::RetryPolicy;
 
 use crate::api_key::{ApiKey, KeyError};
+use crate::lambda::SdkConfig;
 use crate::settings::AlgorithmiaSettings;
 use crate::v1::{
-    AlgoPath, AsyncReply, DEFAULT_TIMEOUT_SECS, ERROR_MESSAGE_HEADER, MAX_REQUEST_BYTES,
+    AlgoPath, AsyncReply, DEFAULT_TIMEOUT_SECS, ERROR_MESSAGE_HEADER, ErrorKind, MAX_REQUEST_BYTES,
     MAX_TIMEOUT_SECS, OutputMode, Reply,
 };
 
@@ -68,7 +69,8 @@ pub enum ClientStartError {
 pub struct AlgorithmClient {
     http: reqwest::Client,
     api: Arc<str>,
-    key: ApiKey,
+    /// `Simple <key>`, checked once at start and marked sensitive (never logged).
+    authorization: HeaderValue,
     in_flight: Arc<Semaphore>,
     retry: RetryPolicy,
 }
@@ -80,7 +82,13 @@ struct HttpReply {
 }
 
 impl AlgorithmClient {
+    /// A client for `key`; fails if the key cannot be sent in a header.
     pub fn new(settings: &AlgorithmiaSettings, key: ApiKey) -> Result<Self, ClientStartError> {
+        let mut authorization = HeaderValue::try_from(crate::v1::authorization_value(key.expose()))
+            .map_err(|_| KeyError::NotHeaderSafe {
+                var: settings.key.variable(),
+            })?;
+        authorization.set_sensitive(true);
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -89,22 +97,19 @@ impl AlgorithmClient {
         Ok(Self {
             http,
             api: settings.api.trim_end_matches('/').into(),
-            key,
+            authorization,
             in_flight: Arc::new(Semaphore::new(settings.max_concurrency)),
             retry: RetryPolicy::default(),
         })
     }
 
-    /// Resolves the key (one KMS call in KMS mode) and builds the client: the
-    /// cold-start half of every blueprint.
+    /// Resolves the key (a KMS client and one or two Decrypt calls in KMS mode only)
+    /// and builds the client: the cold-start half of every blueprint.
     pub async fn connect(
         settings: &AlgorithmiaSettings,
-        kms: &aws_sdk_kms::Client,
+        aws: &SdkConfig,
     ) -> Result<Self, ClientStartError> {
-        let key = settings
-            .key
-            .resolve(kms, settings.function_name.as_deref())
-            .await?;
+        let key = settings.key.resolve(aws).await?;
         Self::new(settings, key)
     }
 
@@ -131,8 +136,8 @@ impl AlgorithmClient {
         match parse_json::<Reply>(algorithm, &reply)? {
             Reply::Error { error, .. } => Err(AlgorithmError::Algorithm {
                 algorithm: algorithm.to_string(),
+                kind: error.kind(),
                 message: error.message,
-                error_type: error.error_type,
             }),
             Reply::Success { result, metadata } => {
                 AlgoResponse::from_envelope(&algorithm.to_string(), result, metadata)
@@ -170,8 +175,8 @@ impl AlgorithmClient {
         if let Ok(Reply::Error { error, .. }) = serde_json::from_slice::<Reply>(&reply.body) {
             return Err(AlgorithmError::Algorithm {
                 algorithm: algorithm.to_string(),
+                kind: error.kind(),
                 message: error.message,
-                error_type: error.error_type,
             });
         }
         parse_json::<AsyncReply>(algorithm, &reply)
@@ -207,13 +212,6 @@ impl AlgorithmClient {
         if let Some(output) = mode.query_value() {
             query.push(("output", output.into()));
         }
-        let mut auth = HeaderValue::try_from(crate::v1::authorization_value(self.key.expose()))
-            .map_err(|_| AlgorithmError::Unauthorized {
-                algorithm: name.clone(),
-                status: 0,
-                message: "the API key holds characters not allowed in an HTTP header".into(),
-            })?;
-        auth.set_sensitive(true);
 
         let mut attempt = 0;
         let mut last_error: Option<AlgorithmError> = None;
@@ -236,7 +234,7 @@ impl AlgorithmClient {
                 .post(&url)
                 .query(&query)
                 .header(CONTENT_TYPE, content_type)
-                .header(AUTHORIZATION, auth.clone())
+                .header(AUTHORIZATION, self.authorization.clone())
                 .body(body.clone());
             let result = {
                 let _permit =
@@ -320,8 +318,8 @@ impl AlgorithmClient {
             400 if mode == OutputMode::Raw || has_error_envelope(&reply.body) => {
                 AlgorithmError::Algorithm {
                     algorithm,
+                    kind: error_kind(&reply.body),
                     message,
-                    error_type: None,
                 }
             }
             401 | 403 => AlgorithmError::Unauthorized {
@@ -368,6 +366,14 @@ fn parse_json<T: serde::de::DeserializeOwned>(
         status: reply.status.as_u16(),
         detail: format!("{e}; body starts {:?}", snippet(&reply.body)),
     })
+}
+
+/// The kind an error body names (`output=raw` errors may carry an envelope too).
+fn error_kind(body: &[u8]) -> ErrorKind {
+    match serde_json::from_slice::<Reply>(body) {
+        Ok(Reply::Error { error, .. }) => error.kind(),
+        _ => ErrorKind::AlgorithmError,
+    }
 }
 
 fn has_error_envelope(body: &[u8]) -> bool {
