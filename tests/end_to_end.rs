@@ -110,6 +110,18 @@ fn cargo_lambda() -> PathBuf {
     path
 }
 
+/// The `local-trigger` binary the test build made (its package has tests of its own,
+/// so `cargo test --workspace --no-run` builds it).
+fn local_trigger_bin() -> PathBuf {
+    let path = workspace_bin("local-trigger");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test --workspace --no-run` builds it (make test does)",
+        path.display()
+    );
+    path
+}
+
 /// Starts a blueprint binary against the emulator at `runtime`, as Lambda would.
 fn start_function(
     processes: &mut Processes,
@@ -365,7 +377,7 @@ async fn events_reach_the_real_binaries_and_a_failing_record_is_retried_then_dea
     let dead_letter = processes.dir.join("dead-letter.jsonl");
     processes.start(
         "local-trigger",
-        Command::new(env!("CARGO_BIN_EXE_local-trigger"))
+        Command::new(local_trigger_bin())
             .arg("--endpoint")
             .arg(moto_endpoint())
             .arg("--runtime")

@@ -1,6 +1,7 @@
-//! Every SAM template under `blueprints/`: `sam validate --lint` passes (and fails
-//! for real on a broken copy), no grant of data actions on every resource, functions
-//! built from real workspace binaries, and a `samconfig.toml` env for each.
+//! Every blueprint under `blueprints/`: `sam validate --lint` passes on its template
+//! (and fails for real on a broken copy), no grant of data actions on every resource,
+//! functions built from real workspace binaries, and a `samconfig.toml` of its own from
+//! which a bare `sam validate` in the folder works.
 //!
 //! The SAM CLI comes from `.venv-sam` (`scripts/sam-venv.sh`; `make test` runs it).
 //! It runs offline: telemetry off, a fixed region, no credentials needed.
@@ -11,8 +12,8 @@ use std::sync::{Condvar, Mutex};
 
 use serde_yaml::Value;
 use template_checks::{
-    blueprint_templates, broad_grants, build_problems, implicit_grants, load, samconfig_problems,
-    workspace_bins,
+    blueprint_dirs, blueprint_templates, broad_grants, build_problems, implicit_grants, load,
+    samconfig_problems, workspace_bins,
 };
 
 fn root() -> PathBuf {
@@ -32,6 +33,15 @@ fn templates() -> Vec<PathBuf> {
     templates
 }
 
+fn blueprints() -> Vec<PathBuf> {
+    let dirs = blueprint_dirs(&root());
+    assert!(
+        dirs.len() >= 4,
+        "expected the three blueprints and the starter: {dirs:?}"
+    );
+    dirs
+}
+
 fn relative(path: &Path) -> String {
     path.strip_prefix(root())
         .unwrap_or(path)
@@ -43,6 +53,12 @@ fn relative(path: &Path) -> String {
 static SAM_SLOTS: (Mutex<usize>, Condvar) = (Mutex::new(2), Condvar::new());
 
 fn sam(args: &[String]) -> Output {
+    sam_in(&root(), args)
+}
+
+/// Runs `sam` with `dir` as the current directory, where SAM looks for `template.yaml`
+/// and `samconfig.toml`.
+fn sam_in(dir: &Path, args: &[String]) -> Output {
     let sam = root().join(".venv-sam/bin/sam");
     assert!(
         sam.exists(),
@@ -59,7 +75,7 @@ fn sam(args: &[String]) -> Output {
     }
     let output = Command::new(&sam)
         .args(args)
-        .current_dir(root())
+        .current_dir(dir)
         .env("SAM_CLI_TELEMETRY", "0")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_REGION", "us-east-1")
@@ -78,14 +94,14 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// Runs `sam` once per argument list, concurrently within [`SAM_SLOTS`].
-fn sam_each(runs: Vec<Vec<String>>) -> Vec<(Vec<String>, Output)> {
+/// Runs `sam` once per (folder, arguments), concurrently within [`SAM_SLOTS`].
+fn sam_each(runs: Vec<(PathBuf, Vec<String>)>) -> Vec<(PathBuf, Vec<String>, Output)> {
     let handles: Vec<_> = runs
         .into_iter()
-        .map(|args| {
+        .map(|(dir, args)| {
             std::thread::spawn(move || {
-                let output = sam(&args);
-                (args, output)
+                let output = sam_in(&dir, &args);
+                (dir, args, output)
             })
         })
         .collect();
@@ -105,9 +121,9 @@ fn validate_lint(template: &str) -> Vec<String> {
 fn every_template_passes_sam_validate_lint() {
     let runs = templates()
         .iter()
-        .map(|t| validate_lint(&relative(t)))
+        .map(|t| (root(), validate_lint(&relative(t))))
         .collect();
-    for (args, output) in sam_each(runs) {
+    for (_, args, output) in sam_each(runs) {
         assert!(
             output.status.success(),
             "sam {} failed:\n{}",
@@ -146,40 +162,47 @@ fn sam_validate_fails_for_real_on_a_broken_template() {
     assert!(out.contains("MissingQueue"), "names what is wrong:\n{out}");
 }
 
+/// `cd blueprints/<name> && sam build && sam deploy`: SAM takes `template.yaml` and
+/// `samconfig.toml` from the current folder, so each blueprint has its own config.
 #[test]
-fn every_samconfig_env_validates_its_template() {
-    let config_text =
-        std::fs::read_to_string(root().join("samconfig.toml")).expect("samconfig.toml");
-    let config: toml::Table = toml::from_str(&config_text).expect("samconfig.toml is TOML");
+fn every_blueprint_folder_has_a_samconfig_from_which_sam_validate_works() {
     let mut problems = Vec::new();
-    for template in templates() {
-        for problem in samconfig_problems(&config, &relative(&template)) {
-            problems.push(format!("{}: {problem}", relative(&template)));
+    for blueprint in blueprints() {
+        let path = blueprint.join("samconfig.toml");
+        let config = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| toml::from_str::<toml::Table>(&text).map_err(|e| e.to_string()));
+        match config {
+            Ok(config) => problems.extend(
+                samconfig_problems(&config)
+                    .into_iter()
+                    .map(|problem| format!("{}: {problem}", relative(&path))),
+            ),
+            Err(e) => problems.push(format!("{}: {e}", relative(&path))),
         }
     }
-    assert!(
-        problems.is_empty(),
-        "samconfig.toml:\n{}",
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    assert_eq!(
-        config.values().filter(|env| env.is_table()).count(),
-        templates().len(),
-        "one env per template"
-    );
-
-    // SAM reads the file as this test does: the env's validate section lints its template.
-    let output = sam(&["validate", "--config-env", "s3-thumbnail"].map(str::to_owned));
-    let out = text(&output);
-    assert!(
-        output.status.success(),
-        "sam validate --config-env s3-thumbnail:\n{out}"
-    );
-    assert!(
-        out.contains("blueprints/s3-thumbnail/template.yaml is a valid SAM Template"),
-        "{out}"
-    );
+    // SAM reads each file as this test does: the default env's validate section
+    // (lint = true) applies to the folder's template.yaml, with no arguments.
+    let runs = blueprints()
+        .into_iter()
+        .map(|dir| (dir, vec!["validate".to_owned()]))
+        .collect();
+    for (dir, _, output) in sam_each(runs) {
+        let out = text(&output);
+        assert!(
+            output.status.success(),
+            "sam validate in {}:\n{out}",
+            relative(&dir)
+        );
+        let name = dir.file_name().expect("name").to_string_lossy();
+        assert!(
+            out.contains(&format!("{name}/template.yaml is a valid SAM Template")),
+            "sam validate in {}:\n{out}",
+            relative(&dir)
+        );
+    }
 }
 
 #[test]
@@ -260,7 +283,7 @@ fn every_function_builds_a_binary_of_the_workspace_for_arm64() {
         "s3-thumbnail",
         "s3-transcribe",
         "dynamodb-predict",
-        "blueprint-starter",
+        "blueprint-template",
     ] {
         assert!(bins.contains(bin), "{bin} in {bins:?}");
     }
@@ -274,9 +297,9 @@ fn every_function_builds_a_binary_of_the_workspace_for_arm64() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// docs/extending.md's steps, as files: each `blueprints/NAME` (the starter aside)
-/// has a crate `crates/NAME` in the workspace, with settings, handler, main, tests,
-/// and its template, README and sample events.
+/// docs/extending.md's steps, as files: each folder `blueprints/NAME` (the starter
+/// `_template` too) is a crate of the workspace (the members glob `blueprints/*`), with
+/// settings, handler, main, tests, its template, SAM config, README and sample events.
 #[test]
 fn every_blueprint_follows_the_extending_steps() {
     let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
@@ -288,52 +311,36 @@ fn every_blueprint_follows_the_extending_steps() {
         .filter_map(toml::Value::as_str)
         .collect();
     let mut missing = Vec::new();
-    for template in templates() {
-        let blueprint = template.parent().expect("blueprint folder");
-        let name = blueprint
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("name");
-        let (crate_dir, member) = if name == "_template" {
-            (blueprint.to_path_buf(), "blueprints/_template".to_owned())
-        } else {
-            (root().join("crates").join(name), format!("crates/{name}"))
-        };
-        if !members.contains(&member.as_str()) {
-            missing.push(format!("{member} in the workspace's members"));
-        }
+    if !members.contains(&"blueprints/*") {
+        missing.push(format!(
+            "\"blueprints/*\" in the workspace's members {members:?}"
+        ));
+    }
+    for blueprint in blueprints() {
         for file in [
             "Cargo.toml",
             "src/main.rs",
             "src/settings.rs",
             "src/handler.rs",
+            "template.yaml",
+            "samconfig.toml",
+            "README.md",
         ] {
-            if !crate_dir.join(file).is_file() {
-                missing.push(relative(&crate_dir.join(file)));
+            if !blueprint.join(file).is_file() {
+                missing.push(relative(&blueprint.join(file)));
             }
         }
-        let tests = std::fs::read_dir(crate_dir.join("tests"))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
-                    .count()
-            })
-            .unwrap_or(0);
-        if tests == 0 {
-            missing.push(format!("{}/tests/*.rs", relative(&crate_dir)));
-        }
-        if !blueprint.join("README.md").is_file() {
-            missing.push(relative(&blueprint.join("README.md")));
-        }
-        let events = std::fs::read_dir(blueprint.join("events"))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                    .count()
-            })
-            .unwrap_or(0);
-        if events == 0 {
-            missing.push(format!("{}/events/*.json", relative(blueprint)));
+        for (folder, extension) in [("tests", "rs"), ("events", "json")] {
+            let count = std::fs::read_dir(blueprint.join(folder))
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.path().extension().is_some_and(|x| x == extension))
+                        .count()
+                })
+                .unwrap_or(0);
+            if count == 0 {
+                missing.push(format!("{}/{folder}/*.{extension}", relative(&blueprint)));
+            }
         }
     }
     assert!(missing.is_empty(), "missing:\n{}", missing.join("\n"));
