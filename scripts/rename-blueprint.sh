@@ -23,7 +23,7 @@ name="$(basename "$dir")"
 grep -q 'name = "blueprint-template"' "$dir/Cargo.toml" \
   || die "$dir/Cargo.toml does not name the package blueprint-template: already renamed?"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-for other in "$root"/blueprints/*/Cargo.toml "$root"/crates/*/Cargo.toml; do
+for other in "$root"/blueprints/*/Cargo.toml "$root"/crates/*/Cargo.toml "$root"/tests/Cargo.toml; do
   [[ "$(dirname "$other")" -ef "$dir" ]] && continue
   if grep -q "^name = \"$name\"$" "$other"; then
     die "a package named $name exists already: $other"

@@ -305,18 +305,25 @@ async fn render_pending(transcriber: &Transcriber, bucket: &str, key: &str, rest
     let outcome = match serde_json::from_slice::<Value>(&body) {
         Ok(mut value) => match value.get_mut("error").map(Value::take) {
             Some(error) => {
-                let message = serde_json::from_value::<ErrorBody>(error)
-                    .map(|e| format!("{} ({})", e.message, e.kind()))
-                    .unwrap_or_else(|_| "no message".into());
-                Outcome::Rejected {
-                    error: format!(
-                        "transcribing s3://{source_bucket}/{source_key} failed: {message}"
-                    ),
+                // The same rule as for a sync call: only InputError drops the upload;
+                // any other kind stays failed (the result is kept) until the event
+                // source's retries are spent and it reaches the failure destination.
+                let error = serde_json::from_value::<ErrorBody>(error)
+                    .unwrap_or_else(|_| ErrorBody::new("no message"));
+                let message = format!(
+                    "transcribing s3://{source_bucket}/{source_key} failed ({}): {}",
+                    error.kind(),
+                    error.message
+                );
+                if error.kind().is_input_error() {
+                    Outcome::Rejected { error: message }
+                } else {
+                    Outcome::Failed { error: message }
                 }
             }
             None => write_outputs(transcriber, &source, bucket, value).await,
         },
-        Err(e) => Outcome::Rejected {
+        Err(e) => Outcome::Failed {
             error: format!("the async result is not JSON: {e}"),
         },
     };
@@ -341,8 +348,9 @@ async fn write_outputs(
 ) -> Outcome {
     let transcript: Transcript = match serde_json::from_value(result.clone()) {
         Ok(t) => t,
+        // Not the upload's fault: a wrong ALGORITHM or server, for an operator to fix.
         Err(e) => {
-            return Outcome::Rejected {
+            return Outcome::Failed {
                 error: format!("the algorithm's result is not a transcript: {e}"),
             };
         }

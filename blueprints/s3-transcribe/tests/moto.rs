@@ -276,3 +276,56 @@ async fn a_video_without_audio_is_rejected_with_no_output() {
     );
     assert_eq!(keys(&world).await, ["videos/silent film.mp4"]);
 }
+
+/// An async result that holds an error: only `InputError` drops the upload (and the
+/// result); any other kind fails the record, keeping the result, so the event source
+/// retries and then dead-letters it instead of losing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_error_result_is_dropped_only_for_input_errors() {
+    let world = world().await;
+    let transcriber = transcriber(&world, "async");
+    let put = |key: String, body: Value| {
+        let s3 = world.s3.clone();
+        let bucket = world.bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(&key)
+                .body(ByteStream::from(body.to_string().into_bytes()))
+                .send()
+                .await
+                .expect("put the result");
+            key
+        }
+    };
+    let failed = put(
+        format!("transcripts/.pending/{}/videos/a.mp4.etag1.json", world.bucket),
+        json!({"error": {"message": "the Whisper model is not loaded", "error_type": "AlgorithmError"}}),
+    )
+    .await;
+    let report = handle_notification(event(&world.bucket, &failed), soon(), &transcriber)
+        .await
+        .expect("handled");
+    let Outcome::Failed { error } = &report.records[0].outcome else {
+        panic!("{report:?}");
+    };
+    assert!(
+        error.contains("AlgorithmError") && error.contains("not loaded"),
+        "{error}"
+    );
+    assert!(keys(&world).await.contains(&failed), "the result is kept");
+
+    let rejected = put(
+        format!("transcripts/.pending/{}/videos/b.mp4.etag2.json", world.bucket),
+        json!({"error": {"message": "the media has no audio track", "error_type": "InputError"}}),
+    )
+    .await;
+    let report = handle_notification(event(&world.bucket, &rejected), soon(), &transcriber)
+        .await
+        .expect("handled");
+    assert!(
+        matches!(&report.records[0].outcome, Outcome::Rejected { error } if error.contains("no audio")),
+        "{report:?}"
+    );
+    assert!(!keys(&world).await.contains(&rejected), "the result is removed");
+}
