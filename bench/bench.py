@@ -442,7 +442,7 @@ def parse_speech(out_dir: Path):
 
 
 def parse_cargo_bench(path: Path):
-    """median, min, max ms of SmartThumbnail in `cargo bench -p algo-server --bench thumbnail`."""
+    """median, min, max ms of SmartThumbnail in `cargo bench -p algo-vision --bench thumbnail`."""
     if not path.exists():
         return None
     m = re.search(r"SmartThumbnail.*\n\s+median ([\d.]+) ms \(min ([\d.]+) \S+ max ([\d.]+) ms", path.read_text())
@@ -597,7 +597,7 @@ METHOD = [
     "(4000x3000) → 300x300 JPEG, the two interleaved after 2 warm-ups; algo-server timed over HTTP on "
     "127.0.0.1 with the image as base64 in the JSON input, sharp in-process (`fit: cover, position: "
     "sharp.strategy.attention`, libvips cache off, libvips' default thread count). The in-process line "
-    "is `cargo bench -p algo-server --bench thumbnail` (one thread, no HTTP). Faces: each crop's window "
+    "is `cargo bench -p algo-vision --bench thumbnail` (one thread, no HTTP). Faces: each crop's window "
     "in the original is found by sliding the largest W:H window over a scaled copy of the original to "
     "the offset that best matches the thumbnail (sharp's reported crop offset agrees); a face counts as "
     "kept when its box from `fixtures/images/faces.json` lies inside the window.",

@@ -104,9 +104,9 @@ scripts/with-moto.sh "$py" bench/bench.py coldstart "$out/coldstart.json"
 step "2/5 SmartThumbnail vs sharp (attention): 12 MP JPEG, ${RUNS:-10} runs each; face photos"
 "$py" bench/bench.py thumbnail "$out/thumbnail.json"
 if [ "${BENCH_INPROCESS:-1}" = 1 ]; then
-  step "2/5 SmartThumbnail in-process: cargo bench -p algo-server --bench thumbnail"
-  cargo bench --quiet "${cargo_args[@]}" -p algo-server --bench thumbnail >"$out/cargo-bench-thumbnail.txt" \
-    || { echo "warning: cargo bench -p algo-server --bench thumbnail failed; the in-process line is left out" >&2
+  step "2/5 SmartThumbnail in-process: cargo bench -p algo-vision --bench thumbnail"
+  cargo bench --quiet "${cargo_args[@]}" -p algo-vision --bench thumbnail >"$out/cargo-bench-thumbnail.txt" \
+    || { echo "warning: cargo bench -p algo-vision --bench thumbnail failed; the in-process line is left out" >&2
          rm -f "$out/cargo-bench-thumbnail.txt"; }
 fi
 

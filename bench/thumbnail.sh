@@ -9,7 +9,7 @@
 #   NO_BUILD=1 bench/thumbnail.sh           # use the binary already built
 #
 # Needs fixtures/generated/12mp.jpg: run scripts/fixtures.sh first.
-# `cargo bench -p algo-server` measures the same in-process, without HTTP.
+# `cargo bench -p algo-vision --bench thumbnail` measures the same in-process, without HTTP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aws-ml-blueprints/target}"

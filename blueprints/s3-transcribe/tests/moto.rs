@@ -316,7 +316,10 @@ async fn an_async_error_result_is_dropped_only_for_input_errors() {
     assert!(keys(&world).await.contains(&failed), "the result is kept");
 
     let rejected = put(
-        format!("transcripts/.pending/{}/videos/b.mp4.etag2.json", world.bucket),
+        format!(
+            "transcripts/.pending/{}/videos/b.mp4.etag2.json",
+            world.bucket
+        ),
         json!({"error": {"message": "the media has no audio track", "error_type": "InputError"}}),
     )
     .await;
@@ -327,5 +330,8 @@ async fn an_async_error_result_is_dropped_only_for_input_errors() {
         matches!(&report.records[0].outcome, Outcome::Rejected { error } if error.contains("no audio")),
         "{report:?}"
     );
-    assert!(!keys(&world).await.contains(&rejected), "the result is removed");
+    assert!(
+        !keys(&world).await.contains(&rejected),
+        "the result is removed"
+    );
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use algorithmia_v1::{ContentType, Version};
+use algo_vision::Limits;
+use algorithmia_v1::{ContentType, ErrorKind, Version};
 use bytes::Bytes;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -50,52 +51,37 @@ pub struct Description {
 }
 
 /// Why a call failed. Sent to the caller as an error envelope (HTTP 200, or 400 with
-/// `output=raw`); the message must name the input field or setting at fault.
+/// `output=raw`); the message must name the input field or setting at fault, and the
+/// kind tells the caller whether a retry can help (only `InputError` blames the input).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct AlgoError {
-    pub kind: AlgoErrorKind,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlgoErrorKind {
-    /// The input is wrong: retrying the same call cannot help.
-    Input,
-    /// The algorithm failed on a valid input.
-    Failed,
-    /// The call ran past its timeout and was abandoned.
-    Timeout,
-}
-
 impl AlgoError {
+    /// The input is wrong: retrying the same call cannot help.
     pub fn input(message: impl Into<String>) -> Self {
         Self {
-            kind: AlgoErrorKind::Input,
+            kind: ErrorKind::InputError,
             message: message.into(),
         }
     }
 
+    /// The algorithm failed on a valid input, or cannot run yet (a missing model).
     pub fn failed(message: impl Into<String>) -> Self {
         Self {
-            kind: AlgoErrorKind::Failed,
+            kind: ErrorKind::AlgorithmError,
             message: message.into(),
         }
     }
 
+    /// The call ran past its timeout and was abandoned.
     pub fn timeout(message: impl Into<String>) -> Self {
         Self {
-            kind: AlgoErrorKind::Timeout,
+            kind: ErrorKind::TimeoutError,
             message: message.into(),
-        }
-    }
-
-    /// The envelope's `error.error_type`.
-    pub fn error_type(&self) -> &'static str {
-        match self.kind {
-            AlgoErrorKind::Input => "InputError",
-            AlgoErrorKind::Failed => "AlgorithmError",
-            AlgoErrorKind::Timeout => "TimeoutError",
         }
     }
 }
@@ -123,13 +109,6 @@ pub trait Algorithm: Send + Sync + 'static {
     fn versions(&self) -> &[Version];
     fn description(&self) -> Description;
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError>;
-}
-
-/// Server-wide limits algorithms apply to their inputs.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest image, in pixels, checked from the header before decoding.
-    pub max_image_pixels: u64,
 }
 
 /// What the server shares with every call: the URL fetcher and the input limits.
@@ -180,6 +159,7 @@ impl Context {
         }
     }
 
+    /// Server-wide limits on input images (`--max-image-pixels`).
     pub fn limits(&self) -> Limits {
         self.services.limits
     }

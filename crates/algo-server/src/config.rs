@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::algorithms::images::ImageArgs;
+
 /// A self-hostable server for the Algorithmia v1 algorithm API
 /// (`POST /v1/algo/{owner}/{name}[/{version}]`).
 #[derive(Debug, Clone, Parser)]
@@ -66,14 +68,8 @@ pub struct Config {
     #[arg(long, env = "ALGO_SERVER_FETCH_TIMEOUT", default_value_t = 30)]
     pub fetch_timeout: u64,
 
-    /// Largest image accepted, in pixels (width x height, read from the header before
-    /// decoding; guards against decompression bombs).
-    #[arg(
-        long,
-        env = "ALGO_SERVER_MAX_IMAGE_PIXELS",
-        default_value_t = 64_000_000
-    )]
-    pub max_image_pixels: u64,
+    #[command(flatten)]
+    pub images: ImageArgs,
 
     /// Seconds to let in-flight and background calls finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "ALGO_SERVER_SHUTDOWN_GRACE", default_value_t = 30)]
@@ -154,7 +150,10 @@ impl Config {
                 max: self.max_timeout,
             });
         }
-        if self.max_body_bytes == 0 || self.fetch_max_bytes == 0 || self.max_image_pixels == 0 {
+        if self.max_body_bytes == 0
+            || self.fetch_max_bytes == 0
+            || self.images.max_image_pixels == 0
+        {
             return Err(ConfigError::ZeroLimit);
         }
         Ok(())

@@ -184,7 +184,9 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// Whether the URL itself is at fault (as opposed to the network or the remote server).
+    /// Whether the URL itself is at fault (as opposed to the network or the remote
+    /// server). An error status is not: a presigned URL that expired or an object not
+    /// yet readable answers 403 or 404, and the caller's retry (a new URL) can pass.
     pub fn is_caller_fault(&self) -> bool {
         matches!(
             self,
@@ -192,7 +194,6 @@ impl FetchError {
                 | FetchError::Scheme { .. }
                 | FetchError::Refused { .. }
                 | FetchError::TooLarge { .. }
-                | FetchError::Status { .. }
                 | FetchError::TooManyRedirects { .. }
                 | FetchError::RedirectedUpload { .. }
         )

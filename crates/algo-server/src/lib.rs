@@ -8,10 +8,7 @@
 pub mod algorithm;
 pub mod algorithms;
 pub mod config;
-pub mod crop;
-pub mod faces;
 pub mod fetch;
-pub mod imaging;
 pub mod pool;
 pub mod protocol;
 pub mod registry;

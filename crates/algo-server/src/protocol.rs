@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use algorithmia_v1::{
-    AsyncReply, ContentType, ERROR_MESSAGE_HEADER, ErrorBody, Metadata, OutputMode, Reply, mime,
+    AsyncReply, ContentType, ERROR_MESSAGE_HEADER, ErrorBody, ErrorKind, Metadata, OutputMode,
+    Reply, mime,
 };
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -119,14 +120,14 @@ impl CallError {
         }
     }
 
-    fn error_type(&self) -> &'static str {
+    fn kind(&self) -> ErrorKind {
         match self {
-            CallError::Unauthorized(_) => "AuthError",
-            CallError::NotFound(_) => "NotFound",
-            CallError::BadRequest(_) => "BadRequest",
-            CallError::TooLarge(_) => "PayloadTooLarge",
-            CallError::Busy(_) => "TooManyRequests",
-            CallError::Internal(_) => "InternalError",
+            CallError::Unauthorized(_) => ErrorKind::AuthError,
+            CallError::NotFound(_) => ErrorKind::NotFound,
+            CallError::BadRequest(_) => ErrorKind::BadRequest,
+            CallError::TooLarge(_) => ErrorKind::PayloadTooLarge,
+            CallError::Busy(_) => ErrorKind::TooManyRequests,
+            CallError::Internal(_) => ErrorKind::InternalError,
         }
     }
 }
@@ -134,7 +135,7 @@ impl CallError {
 impl IntoResponse for CallError {
     fn into_response(self) -> Response {
         let reply = Reply::Error {
-            error: ErrorBody::typed(self.error_type(), self.to_string()),
+            error: ErrorBody::typed(self.kind(), self.to_string()),
             metadata: None,
         };
         let mut response = error_response(self.status(), &reply, &self.to_string());
@@ -170,7 +171,7 @@ pub fn algorithm_reply(
         }
         (Err(error), mode) => {
             let reply = Reply::Error {
-                error: ErrorBody::typed(error.error_type(), error.message.clone()),
+                error: ErrorBody::typed(error.kind.clone(), error.message.clone()),
                 metadata: Some(Metadata::new(ContentType::Void, seconds)),
             };
             // Algorithm errors are HTTP 200 in an envelope; raw output has no envelope.

@@ -22,7 +22,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 
 use crate::AlgoError;
-use crate::algorithm::{CallInfo, Context, Limits, Services};
+use crate::algorithm::{CallInfo, Context, Services};
 use crate::algorithms;
 use crate::config::{Config, ConfigError};
 use crate::fetch::{FetchPolicy, Fetcher};
@@ -91,9 +91,7 @@ pub async fn serve(
     ))?;
     let services = Services::new(
         Arc::new(fetcher),
-        Limits {
-            max_image_pixels: config.max_image_pixels,
-        },
+        config.images.limits(),
         tokio::runtime::Handle::current(),
     );
     let pool = Pool::new(config.worker_count(), config.queue);
@@ -270,7 +268,7 @@ async fn call_algorithm(
     }
     let (outcome, elapsed) = run.await;
     if let Err(error) = &outcome {
-        tracing::info!(algorithm = %full_name, kind = error.error_type(), %error, "algorithm error");
+        tracing::info!(algorithm = %full_name, kind = %error.kind, %error, "algorithm error");
     }
     Ok(protocol::algorithm_reply(outcome, elapsed, options.output))
 }

@@ -4,7 +4,7 @@
 use image::GrayImage;
 
 use crate::faces::Face;
-use crate::imaging::Region;
+use crate::resize::Region;
 
 /// Margin kept around faces, as a fraction of each face's size.
 const FACE_MARGIN: f64 = 0.3;

@@ -1,56 +1,12 @@
-//! Image input and output shared by the image algorithms: reading an image reference
-//! (URL, base64, bytes), decoding with a pixel limit and EXIF orientation (JPEGs scaled
-//! down in the DCT domain when the caller needs fewer pixels), resizing, encoding.
+//! Decoding with a pixel limit and EXIF orientation; JPEGs are scaled down in the DCT
+//! domain when the caller needs fewer pixels.
 
 use std::io::Cursor;
 
-use base64::Engine;
-use bytes::Bytes;
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
-use crate::algorithm::{AlgoError, Context, Limits};
-
-/// An image reference in an input: an `http(s)` URL, a `data:` URI or bare base64.
-/// `what` names the input field in errors.
-pub fn read_reference(reference: &str, what: &str, ctx: &Context) -> Result<Bytes, AlgoError> {
-    let reference = reference.trim();
-    let lower = reference.get(..8).unwrap_or(reference).to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return ctx.fetch(reference, what);
-    }
-    let encoded = match lower.starts_with("data:") {
-        true => match reference.split_once(',') {
-            Some((_, data)) => data,
-            None => {
-                return Err(AlgoError::input(format!(
-                    "{what} is a data: URI without data"
-                )));
-            }
-        },
-        false => reference,
-    };
-    if let Some((scheme, _)) = reference.split_once("://") {
-        return Err(AlgoError::input(format!(
-            "{what} uses {scheme}://, which algo-server cannot read; pass an http(s) URL \
-             (for example a presigned S3 URL) or base64 image data"
-        )));
-    }
-    let compact: String = encoded
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&compact))
-        .map(Bytes::from)
-        .map_err(|_| {
-            AlgoError::input(format!(
-                "{what} is neither an http(s) URL nor base64 image data"
-            ))
-        })
-}
+use crate::{Error, Limits};
 
 /// A decoded, upright (EXIF-oriented) 8-bit image, possibly smaller than the original.
 #[derive(Debug, Clone)]
@@ -68,47 +24,53 @@ impl DecodedImage {
     }
 }
 
-/// Decodes `bytes` (JPEG, PNG or WebP). `min_size(width, height)` gets the upright size
-/// of the original and returns the smallest size the caller needs; JPEGs are decoded at
-/// the smallest DCT scale (1/8, 1/4, 1/2) that still covers it.
+/// Decodes `bytes` (JPEG, PNG or WebP); `what` names them in errors. `min_size(width,
+/// height)` gets the upright size of the original and returns the smallest size the
+/// caller needs; JPEGs are decoded at the smallest DCT scale (1/8, 1/4, 1/2) that still
+/// covers it.
 pub fn decode(
     bytes: &[u8],
     what: &str,
     limits: Limits,
     min_size: impl Fn(u32, u32) -> (u32, u32),
-) -> Result<DecodedImage, AlgoError> {
-    let format = image::guess_format(bytes).map_err(|_| {
-        AlgoError::input(format!(
-            "{what} is not an image in a supported format (JPEG, PNG or WebP)"
-        ))
-    })?;
+) -> Result<DecodedImage, Error> {
+    let format =
+        image::guess_format(bytes).map_err(|_| Error::UnknownFormat { what: what.into() })?;
     match format {
         ImageFormat::Jpeg => decode_jpeg(bytes, what, limits, min_size),
         ImageFormat::Png | ImageFormat::WebP => decode_generic(bytes, format, what, limits),
-        other => Err(AlgoError::input(format!(
-            "{what} is a {} image; supported formats are JPEG, PNG and WebP",
-            other
-                .extensions_str()
-                .first()
-                .unwrap_or(&"unknown")
-                .to_ascii_uppercase()
-        ))),
+        other => Err(Error::UnsupportedFormat {
+            what: what.into(),
+            format: format_name(other, "unknown"),
+        }),
     }
 }
 
-fn check_pixels(width: u32, height: u32, what: &str, limits: Limits) -> Result<(), AlgoError> {
+fn format_name(format: ImageFormat, unknown: &str) -> String {
+    format
+        .extensions_str()
+        .first()
+        .unwrap_or(&unknown)
+        .to_ascii_uppercase()
+}
+
+fn check_pixels(width: u32, height: u32, what: &str, limits: Limits) -> Result<(), Error> {
     let pixels = u64::from(width) * u64::from(height);
     if width == 0 || height == 0 {
-        return Err(AlgoError::input(format!(
-            "{what} has no pixels ({width} x {height})"
-        )));
+        return Err(Error::NoPixels {
+            what: what.into(),
+            width,
+            height,
+        });
     }
     if pixels > limits.max_image_pixels {
-        return Err(AlgoError::input(format!(
-            "{what} is {width} x {height} = {pixels} pixels, above the server's limit of {} \
-             pixels (--max-image-pixels)",
-            limits.max_image_pixels
-        )));
+        return Err(Error::TooManyPixels {
+            what: what.into(),
+            width,
+            height,
+            pixels,
+            limit: limits.max_image_pixels,
+        });
     }
     Ok(())
 }
@@ -128,20 +90,21 @@ fn decode_jpeg(
     what: &str,
     limits: Limits,
     min_size: impl Fn(u32, u32) -> (u32, u32),
-) -> Result<DecodedImage, AlgoError> {
+) -> Result<DecodedImage, Error> {
     let invalid = |error: jpeg_decoder::Error| match error {
         jpeg_decoder::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            AlgoError::input(format!(
-                "{what} is a truncated JPEG: the data ends before the image does"
-            ))
+            Error::TruncatedJpeg { what: what.into() }
         }
-        error => AlgoError::input(format!("{what} is not a valid JPEG image: {error}")),
+        error => Error::Invalid {
+            what: what.into(),
+            format: "JPEG".into(),
+            reason: error.to_string(),
+        },
     };
+    let no_frame = || Error::NoFrameHeader { what: what.into() };
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(invalid)?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| AlgoError::input(format!("{what} is a JPEG without a frame header")))?;
+    let info = decoder.info().ok_or_else(no_frame)?;
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     check_pixels(width, height, what, limits)?;
     if !matches!(
@@ -183,15 +146,9 @@ fn decode_jpeg(
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(orientation);
-    let info = decoder
-        .info()
-        .ok_or_else(|| AlgoError::input(format!("{what} is a JPEG without a frame header")))?;
+    let info = decoder.info().ok_or_else(no_frame)?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
-    let corrupt = || {
-        AlgoError::input(format!(
-            "{what} decoded to fewer pixels than its header says"
-        ))
-    };
+    let corrupt = || Error::ShortPixels { what: what.into() };
     let mut image = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => {
             DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).ok_or_else(corrupt)?)
@@ -211,14 +168,11 @@ fn decode_generic(
     format: ImageFormat,
     what: &str,
     limits: Limits,
-) -> Result<DecodedImage, AlgoError> {
-    let name = format
-        .extensions_str()
-        .first()
-        .unwrap_or(&"image")
-        .to_ascii_uppercase();
-    let invalid = |error: image::ImageError| {
-        AlgoError::input(format!("{what} is not a valid {name} image: {error}"))
+) -> Result<DecodedImage, Error> {
+    let invalid = |error: image::ImageError| Error::Invalid {
+        what: what.into(),
+        format: format_name(format, "image"),
+        reason: error.to_string(),
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decode_limits = image::Limits::default();
@@ -246,103 +200,49 @@ fn decode_generic(
     })
 }
 
-/// A region of an image, in that image's pixels.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Region {
-    pub x: f64,
-    pub y: f64,
-    pub width: f64,
-    pub height: f64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{Encoding, encode};
 
-/// Resizes `region` of `source` to exactly `width` x `height` (Lanczos3).
-pub fn resize(
-    source: &DynamicImage,
-    region: Region,
-    width: u32,
-    height: u32,
-) -> Result<DynamicImage, AlgoError> {
-    let mut target = DynamicImage::new(width.max(1), height.max(1), source.color());
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
-        .crop(region.x, region.y, region.width, region.height);
-    Resizer::new()
-        .resize(source, &mut target, &options)
-        .map_err(|error| AlgoError::failed(format!("resizing failed: {error}")))?;
-    Ok(target)
-}
-
-/// A grey copy whose longer side is at most `max_side`, and its scale (copy / source).
-pub fn grey_copy(source: &DynamicImage, max_side: u32) -> Result<(GrayImage, f64), AlgoError> {
-    let long_side = source.width().max(source.height());
-    if long_side <= max_side {
-        return Ok((source.to_luma8(), 1.0));
-    }
-    let scale = f64::from(max_side) / f64::from(long_side);
-    let width = ((f64::from(source.width()) * scale).round() as u32).max(1);
-    let height = ((f64::from(source.height()) * scale).round() as u32).max(1);
-    let whole = Region {
-        x: 0.0,
-        y: 0.0,
-        width: f64::from(source.width()),
-        height: f64::from(source.height()),
-    };
-    let small = resize(source, whole, width, height)?;
-    Ok((
-        small.to_luma8(),
-        f64::from(width) / f64::from(source.width()),
-    ))
-}
-
-/// Output encodings of thumbnails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    Jpeg,
-    Png,
-    /// Lossless WebP (the encoder the `image` crate ships).
-    Webp,
-}
-
-impl Encoding {
-    pub fn parse(text: &str, what: &str) -> Result<Self, AlgoError> {
-        match text.to_ascii_lowercase().as_str() {
-            "jpeg" | "jpg" => Ok(Encoding::Jpeg),
-            "png" => Ok(Encoding::Png),
-            "webp" => Ok(Encoding::Webp),
-            _ => Err(AlgoError::input(format!(
-                "{what} must be \"jpeg\", \"png\" or \"webp\", not {text:?}"
-            ))),
-        }
+    fn any_size(w: u32, h: u32) -> (u32, u32) {
+        (w, h)
     }
 
-    pub fn mime(self) -> &'static str {
-        match self {
-            Encoding::Jpeg => "image/jpeg",
-            Encoding::Png => "image/png",
-            Encoding::Webp => "image/webp",
-        }
-    }
-}
+    #[test]
+    fn checks_the_format_and_the_pixel_limit_before_decoding() {
+        let unknown = decode(b"hello", "input image", Limits::default(), any_size).unwrap_err();
+        assert!(matches!(unknown, Error::UnknownFormat { .. }), "{unknown}");
+        let gif = decode(
+            b"GIF89a\x01\x00",
+            "input image",
+            Limits::default(),
+            any_size,
+        );
+        assert!(gif.is_err_and(|error| error.to_string().contains("is a GIF image")));
 
-pub fn encode(image: &DynamicImage, encoding: Encoding) -> Result<Vec<u8>, AlgoError> {
-    let mut out = Cursor::new(Vec::new());
-    let result = match encoding {
-        Encoding::Jpeg => {
-            let rgb = match image {
-                DynamicImage::ImageRgb8(_) | DynamicImage::ImageLuma8(_) => image.clone(),
-                other => DynamicImage::ImageRgb8(other.to_rgb8()),
-            };
-            rgb.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
-                &mut out, 85,
-            ))
-        }
-        Encoding::Png => image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out)),
-        Encoding::Webp => {
-            image.write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut out))
-        }
-    };
-    result.map_err(|error| {
-        AlgoError::failed(format!("encoding the {encoding:?} output failed: {error}"))
-    })?;
-    Ok(out.into_inner())
+        let png = encode(&DynamicImage::new_rgb8(200, 100), Encoding::Png).expect("encode");
+        let small = Limits {
+            max_image_pixels: 10_000,
+        };
+        let error = decode(&png, "input image", small, any_size).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "input image is 200 x 100 = 20000 pixels, above the server's limit of 10000 \
+             pixels (--max-image-pixels)"
+        );
+        let decoded = decode(&png, "input image", Limits::default(), any_size).expect("decodes");
+        assert_eq!((decoded.full_width, decoded.full_height), (200, 100));
+        assert_eq!(decoded.scale(), 1.0);
+    }
+
+    #[test]
+    fn jpegs_decode_at_the_smallest_dct_scale_that_covers_the_need() {
+        let jpeg = encode(&DynamicImage::new_rgb8(800, 600), Encoding::Jpeg).expect("encode");
+        let decoded =
+            decode(&jpeg, "input image", Limits::default(), |_, _| (150, 100)).expect("decodes");
+        assert_eq!((decoded.full_width, decoded.full_height), (800, 600));
+        assert_eq!((decoded.image.width(), decoded.image.height()), (200, 150));
+        assert_eq!(decoded.scale(), 0.25);
+    }
 }

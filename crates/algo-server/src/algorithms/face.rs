@@ -1,15 +1,11 @@
 //! `blueprints/FaceDetection/1.0.0`: the frontal faces in an image, in the original
-//! (upright) image's pixels.
+//! (upright) image's pixels. The detection lives in `algo_vision::faces`.
 
 use algorithmia_v1::Version;
-use serde_json::json;
+use algorithmia_v1::contracts::face_detection::{FaceBox, Reply};
 
+use super::images;
 use crate::algorithm::{AlgoError, Algorithm, Context, Description, Input, Output};
-use crate::{faces, imaging};
-
-/// Longer side of the grey copy faces are searched in: faces under ~2.5% of the
-/// image's longer side are missed; 1 MP takes ~0.3 s on one core.
-pub const DETECT_SIDE: u32 = 800;
 
 pub struct FaceDetection;
 
@@ -34,29 +30,27 @@ impl Algorithm for FaceDetection {
     }
 
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
-        let bytes = super::image_input(input, ctx)?;
+        let bytes = images::image_input(input, ctx)?;
         ctx.check_cancelled()?;
-        let decoded = imaging::decode(&bytes, "input image", ctx.limits(), |w, h| {
-            let shrink = (f64::from(DETECT_SIDE) / f64::from(w.max(h))).min(1.0);
-            (
-                (f64::from(w) * shrink).ceil() as u32,
-                (f64::from(h) * shrink).ceil() as u32,
-            )
-        })?;
-        ctx.check_cancelled()?;
-        let to_full = 1.0 / decoded.scale();
-        let mut found: Vec<faces::Face> = faces::detect(&decoded.image, DETECT_SIDE)?
-            .into_iter()
-            .map(|face| {
-                face.scaled(to_full)
-                    .clipped(decoded.full_width, decoded.full_height)
-            })
-            .collect();
-        found.sort_by(|a, b| b.score.total_cmp(&a.score));
-        Ok(Output::Json(json!({
-            "width": decoded.full_width,
-            "height": decoded.full_height,
-            "faces": found,
-        })))
+        let found = algo_vision::faces::find(&bytes, ctx.limits(), &|| ctx.is_cancelled())
+            .map_err(|error| images::vision_error(error, ctx))?;
+        let reply = Reply {
+            width: found.width,
+            height: found.height,
+            faces: found
+                .faces
+                .into_iter()
+                .map(|face| FaceBox {
+                    x: face.x,
+                    y: face.y,
+                    width: face.width,
+                    height: face.height,
+                    score: face.score,
+                })
+                .collect(),
+        };
+        serde_json::to_value(reply)
+            .map(Output::Json)
+            .map_err(|error| AlgoError::failed(format!("faces do not serialise: {error}")))
     }
 }

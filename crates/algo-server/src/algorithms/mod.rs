@@ -3,6 +3,7 @@
 
 pub mod echo;
 pub mod face;
+pub mod images;
 pub mod predict;
 pub mod sleep;
 pub mod speech;
@@ -11,12 +12,10 @@ pub mod thumbnail;
 use std::sync::Arc;
 
 use algorithmia_v1::Version;
-use bytes::Bytes;
 use serde_json::Value;
 
-use crate::algorithm::{AlgoError, Algorithm, Context, Input};
+use crate::algorithm::{AlgoError, Algorithm, Input};
 use crate::config::Config;
-use crate::imaging;
 use crate::registry::Registry;
 
 /// `blueprints`: the owner of the algorithms written for the blueprints.
@@ -58,30 +57,5 @@ pub(crate) fn kind_of(input: &Input) -> &'static str {
         Input::Json(_) => "a JSON scalar",
         Input::Text(_) => "text",
         Input::Binary(_) => "bytes",
-    }
-}
-
-/// The image of an input that is image bytes, an image reference (URL or base64) as
-/// text or a JSON string, or a JSON object with an `image` reference.
-pub(crate) fn image_input(input: Input, ctx: &Context) -> Result<Bytes, AlgoError> {
-    match input {
-        Input::Binary(bytes) => Ok(bytes),
-        Input::Text(reference) => imaging::read_reference(&reference, "input", ctx),
-        Input::Json(Value::String(reference)) => imaging::read_reference(&reference, "input", ctx),
-        Input::Json(object @ Value::Object(_)) => image_field(&object, ctx),
-        other => Err(AlgoError::input(format!(
-            "input must be image bytes, an image URL, or {{\"image\": URL or base64}}, not {}",
-            kind_of(&other)
-        ))),
-    }
-}
-
-/// The `image` field of a JSON object input: an http(s) URL, a data: URI or base64.
-pub(crate) fn image_field(object: &Value, ctx: &Context) -> Result<Bytes, AlgoError> {
-    match field(object, "image")? {
-        Value::String(reference) => imaging::read_reference(reference, "input field `image`", ctx),
-        _ => Err(AlgoError::input(
-            "input field `image` must be a string: an http(s) URL or base64 image data",
-        )),
     }
 }

@@ -115,7 +115,7 @@ impl Algorithm for SpeechToText {
         let body = match &outcome {
             Ok(transcript) => json!(transcript),
             Err(error) => {
-                json!({"error": {"message": error.message, "error_type": error.error_type()}})
+                json!({"error": {"message": error.message, "error_type": error.kind}})
             }
         };
         let written = ctx.put(

@@ -1,71 +1,23 @@
 //! `blueprints/SmartThumbnail/1.0.0` and the `opencv/SmartThumbnail` compatibility alias:
 //! a W:H crop around the faces (or the busiest content), resized and encoded.
 
+use algo_vision::thumbnail::MAX_SIDE;
+use algo_vision::{Encoding, ThumbnailSpec};
 use algorithmia_v1::Version;
+use bytes::Bytes;
 use serde_json::Value;
 
+use super::images;
 use crate::algorithm::{AlgoError, Algorithm, Context, Description, Input, Output};
-use crate::imaging::{self, Encoding, Region};
-use crate::{crop, faces};
 
-/// Longer side of the grey copy faces are searched in. Small enough that a 12 MP JPEG
-/// decodes at 1/8 scale; faces under ~4% of the longer side are not looked for.
-pub const DETECT_SIDE: u32 = 500;
-/// Longer side of the grey copy the content-aware fallback measures edges in.
-const CONTENT_SIDE: u32 = 256;
-/// Largest thumbnail side accepted.
-pub const MAX_SIDE: u32 = 4096;
 /// Size the compatibility alias uses when the input gives none.
 const ALIAS_DEFAULT_SIDE: u32 = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThumbnailSpec {
-    pub width: u32,
-    pub height: u32,
-    pub encoding: Encoding,
-}
-
-/// Makes the thumbnail of `bytes` (an encoded image).
-pub fn thumbnail(bytes: &[u8], spec: ThumbnailSpec, ctx: &Context) -> Result<Vec<u8>, AlgoError> {
-    let ThumbnailSpec { width, height, .. } = spec;
-    let decoded = imaging::decode(bytes, "input image", ctx.limits(), |full_w, full_h| {
-        let window = crop::window(full_w, full_h, width, height);
-        let (out_w, out_h) = crop::output_size(window, width, height);
-        let for_detection = (f64::from(DETECT_SIDE) / f64::from(full_w.max(full_h))).min(1.0);
-        let scale = (f64::from(out_w) / window.0)
-            .max(f64::from(out_h) / window.1)
-            .max(for_detection);
-        (
-            (f64::from(full_w) * scale).ceil() as u32,
-            (f64::from(full_h) * scale).ceil() as u32,
-        )
-    })?;
-    ctx.check_cancelled()?;
-    let (full_w, full_h) = (decoded.full_width, decoded.full_height);
-    let to_full = 1.0 / decoded.scale();
-    let found: Vec<faces::Face> = faces::detect(&decoded.image, DETECT_SIDE)?
-        .into_iter()
-        .map(|face| face.scaled(to_full))
-        .collect();
-    ctx.check_cancelled()?;
-    let window = crop::window(full_w, full_h, width, height);
-    let region = match crop::on_faces(full_w, full_h, window, &found) {
-        Some(region) => region,
-        None => {
-            let (grey, grey_scale) = imaging::grey_copy(&decoded.image, CONTENT_SIDE)?;
-            crop::on_content(full_w, full_h, window, &grey, grey_scale * decoded.scale())
-        }
-    };
-    let (out_w, out_h) = crop::output_size(window, width, height);
-    let s = decoded.scale();
-    let in_decoded = Region {
-        x: region.x * s,
-        y: region.y * s,
-        width: (region.width * s).min(f64::from(decoded.image.width())),
-        height: (region.height * s).min(f64::from(decoded.image.height())),
-    };
-    let resized = imaging::resize(&decoded.image, in_decoded, out_w, out_h)?;
-    imaging::encode(&resized, spec.encoding)
+/// Makes the thumbnail of `bytes` (an encoded image) with `algo_vision::thumbnail`.
+fn thumbnail(bytes: &[u8], spec: ThumbnailSpec, ctx: &Context) -> Result<Output, AlgoError> {
+    algo_vision::thumbnail(bytes, spec, ctx.limits(), &|| ctx.is_cancelled())
+        .map(Output::Binary)
+        .map_err(|error| images::vision_error(error, ctx))
 }
 
 /// A thumbnail side from a JSON value (`what` names it in errors).
@@ -104,7 +56,9 @@ fn encoding_from(
     what: &str,
     default: Encoding,
 ) -> Result<Encoding, AlgoError> {
-    value.map_or(Ok(default), |text| Encoding::parse(text, what))
+    value.map_or(Ok(default), |text| {
+        Encoding::parse(text, what).map_err(|error| AlgoError::input(error.to_string()))
+    })
 }
 
 /// `{"image", "width", "height", "format"?}`, read from a JSON object.
@@ -126,7 +80,7 @@ fn spec_from_object(object: &Value, default: Encoding) -> Result<ThumbnailSpec, 
 }
 
 /// `[URL, WIDTH, HEIGHT]`, the input of the original Node.js blueprint.
-fn from_array(items: &[Value], ctx: &Context) -> Result<(bytes::Bytes, ThumbnailSpec), AlgoError> {
+fn from_array(items: &[Value], ctx: &Context) -> Result<(Bytes, ThumbnailSpec), AlgoError> {
     let [Value::String(reference), width, height] = items else {
         return Err(AlgoError::input(
             "an array input must be [URL, WIDTH, HEIGHT] (three items, the first a string)",
@@ -138,7 +92,7 @@ fn from_array(items: &[Value], ctx: &Context) -> Result<(bytes::Bytes, Thumbnail
         encoding: Encoding::Png,
     };
     Ok((
-        imaging::read_reference(reference, "input item 1 (URL)", ctx)?,
+        images::read_reference(reference, "input item 1 (URL)", ctx)?,
         spec,
     ))
 }
@@ -169,7 +123,7 @@ impl Algorithm for SmartThumbnail {
         let (bytes, spec) = match input {
             Input::Json(object @ Value::Object(_)) => {
                 let spec = spec_from_object(&object, Encoding::Jpeg)?;
-                (super::image_field(&object, ctx)?, spec)
+                (images::image_field(&object, ctx)?, spec)
             }
             Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
             Input::Binary(bytes) => {
@@ -192,7 +146,7 @@ impl Algorithm for SmartThumbnail {
             }
         };
         ctx.check_cancelled()?;
-        thumbnail(&bytes, spec, ctx).map(Output::Binary)
+        thumbnail(&bytes, spec, ctx)
     }
 }
 
@@ -237,11 +191,11 @@ impl Algorithm for OpencvSmartThumbnail {
             Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
             Input::Json(object @ Value::Object(_)) => {
                 let spec = spec_from_object(&object, Encoding::Png)?;
-                (super::image_field(&object, ctx)?, spec)
+                (images::image_field(&object, ctx)?, spec)
             }
-            other => (super::image_input(other, ctx)?, square),
+            other => (images::image_input(other, ctx)?, square),
         };
         ctx.check_cancelled()?;
-        thumbnail(&bytes, spec, ctx).map(Output::Binary)
+        thumbnail(&bytes, spec, ctx)
     }
 }
