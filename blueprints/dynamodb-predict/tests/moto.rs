@@ -147,6 +147,30 @@ async fn new_records(world: &World, seen: &mut usize) -> Event {
     serde_json::from_value(lambda_event(fresh, &world.stream_arn)).expect("a DynamoDB event")
 }
 
+/// Puts `count` items named `prefix0`.. and returns the stream batch they make, with
+/// the records' sequence numbers.
+async fn fresh_batch(world: &World, prefix: &str, count: usize) -> (Event, Vec<String>) {
+    for i in 0..count {
+        put(world, item(world, &format!("{prefix}{i}"), &world.expected.rows[i])).await;
+    }
+    let event = new_records(world, &mut 0).await;
+    let sequence_numbers = event
+        .records
+        .iter()
+        .map(|r| r.change.sequence_number.clone().expect("sequence number"))
+        .collect();
+    (event, sequence_numbers)
+}
+
+/// The sequence numbers a response reports for retry.
+fn reported(response: &aws_lambda_events::streams::DynamoDbEventResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().expect("identifier"))
+        .collect()
+}
+
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(120)
 }
@@ -316,20 +340,7 @@ async fn a_poison_record_is_found_by_splitting_and_only_it_is_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_models_fails_the_batch_for_retry_and_skips_nothing() {
     let world = world().await;
-    for i in 0..6 {
-        put(
-            &world,
-            item(&world, &format!("m{i}"), &world.expected.rows[i]),
-        )
-        .await;
-    }
-    let mut seen = 0;
-    let event = new_records(&world, &mut seen).await;
-    let sequence_numbers: Vec<String> = event
-        .records
-        .iter()
-        .map(|r| r.change.sequence_number.clone().expect("sequence number"))
-        .collect();
+    let (event, sequence_numbers) = fresh_batch(&world, "m", 6).await;
     let empty = std::env::temp_dir().join(blueprint_testkit::unique("no-models"));
     std::fs::create_dir_all(&empty).expect("empty models dir");
     let bare = AlgoServer::start(&["--models-dir", empty.to_str().expect("UTF-8 path")]);
@@ -339,12 +350,7 @@ async fn a_server_without_models_fails_the_batch_for_retry_and_skips_nothing() {
     let response = handle_batch(event, soon(), &predictor)
         .await
         .expect("handled");
-    let reported: Vec<String> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().expect("identifier"))
-        .collect();
-    assert_eq!(reported, sequence_numbers, "every record is retried");
+    assert_eq!(reported(&response), sequence_numbers, "every record is retried");
     assert_eq!(
         gateway.counters.calls.load(Ordering::SeqCst),
         1,
@@ -382,20 +388,7 @@ async fn a_server_without_models_fails_the_batch_for_retry_and_skips_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_reported_by_sequence_number() {
     let world = world().await;
-    for i in 0..3 {
-        put(
-            &world,
-            item(&world, &format!("t{i}"), &world.expected.rows[i]),
-        )
-        .await;
-    }
-    let mut seen = 0;
-    let event = new_records(&world, &mut seen).await;
-    let sequence_numbers: Vec<String> = event
-        .records
-        .iter()
-        .map(|r| r.change.sequence_number.clone().expect("sequence number"))
-        .collect();
+    let (event, sequence_numbers) = fresh_batch(&world, "t", 3).await;
     let gateway = Gateway::start(
         &world.server.url,
         Arc::new(|_: &[u8]| Some((StatusCode::SERVICE_UNAVAILABLE, String::new()))),
@@ -405,12 +398,7 @@ async fn transient_failures_are_reported_by_sequence_number() {
     let response = handle_batch(event, soon(), &predictor)
         .await
         .expect("handled");
-    let reported: Vec<String> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().expect("identifier"))
-        .collect();
-    assert_eq!(reported, sequence_numbers);
+    assert_eq!(reported(&response), sequence_numbers);
     for i in 0..3 {
         assert!(
             !get(&world, &format!("t{i}"))
