@@ -151,7 +151,11 @@ async fn new_records(world: &World, seen: &mut usize) -> Event {
 /// the records' sequence numbers.
 async fn fresh_batch(world: &World, prefix: &str, count: usize) -> (Event, Vec<String>) {
     for i in 0..count {
-        put(world, item(world, &format!("{prefix}{i}"), &world.expected.rows[i])).await;
+        put(
+            world,
+            item(world, &format!("{prefix}{i}"), &world.expected.rows[i]),
+        )
+        .await;
     }
     let event = new_records(world, &mut 0).await;
     let sequence_numbers = event
@@ -350,7 +354,11 @@ async fn a_server_without_models_fails_the_batch_for_retry_and_skips_nothing() {
     let response = handle_batch(event, soon(), &predictor)
         .await
         .expect("handled");
-    assert_eq!(reported(&response), sequence_numbers, "every record is retried");
+    assert_eq!(
+        reported(&response),
+        sequence_numbers,
+        "every record is retried"
+    );
     assert_eq!(
         gateway.counters.calls.load(Ordering::SeqCst),
         1,
