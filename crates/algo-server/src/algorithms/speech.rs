@@ -7,7 +7,8 @@ use std::sync::Arc;
 use algo_speech::{
     DecodeLimits, TranscribeError, TranscribeOptions, Transcriber, Transcript, WhisperModel,
 };
-use algorithmia_v1::Version;
+use algorithmia_v1::contracts::speech_to_text;
+use algorithmia_v1::{ErrorBody, Reply, Version};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -114,9 +115,10 @@ impl Algorithm for SpeechToText {
         // Asynchronous mode: the result, or the error, goes to `output_url`.
         let body = match &outcome {
             Ok(transcript) => json!(transcript),
-            Err(error) => {
-                json!({"error": {"message": error.message, "error_type": error.kind}})
-            }
+            Err(error) => json!(Reply::Error {
+                error: ErrorBody::typed(error.kind.clone(), error.message.clone()),
+                metadata: None,
+            }),
         };
         let written = ctx.put(
             &output_url,
@@ -153,16 +155,12 @@ fn parse_request(input: Input, ctx: &Context) -> Result<Request, AlgoError> {
         }
         Input::Binary(bytes) => Media::Bytes(bytes),
         Input::Text(url) | Input::Json(Value::String(url)) => Media::Url(url, "input URL"),
-        Input::Json(Value::Object(object)) => {
-            let object = Value::Object(object);
-            let url = super::field(&object, "url")?.as_str().ok_or_else(|| {
-                AlgoError::input("input field `url` must be a string: an http(s) URL of the media")
-            })?;
-            options.language = optional_string(&object, "language")?.or(options.language);
-            options.initial_prompt =
-                optional_string(&object, "initial_prompt")?.or(options.initial_prompt);
+        Input::Json(object @ Value::Object(_)) => {
+            let request = request_from_object(&object)?;
+            options.language = request.language.or(options.language);
+            options.initial_prompt = request.initial_prompt.or(options.initial_prompt);
             return Ok(Request {
-                media: Media::Url(url.to_owned(), "input field `url`"),
+                media: Media::Url(request.url, "input field `url`"),
                 options,
             });
         }
@@ -174,6 +172,19 @@ fn parse_request(input: Input, ctx: &Context) -> Result<Request, AlgoError> {
         }
     };
     Ok(Request { media, options })
+}
+
+/// The object input as the shared contract, each error naming the field.
+fn request_from_object(object: &Value) -> Result<speech_to_text::Request, AlgoError> {
+    let url = super::field(object, "url")?.as_str().ok_or_else(|| {
+        AlgoError::input("input field `url` must be a string: an http(s) URL of the media")
+    })?;
+    Ok(speech_to_text::Request {
+        url: url.to_owned(),
+        output_url: optional_string(object, "output_url")?,
+        language: optional_string(object, "language")?,
+        initial_prompt: optional_string(object, "initial_prompt")?,
+    })
 }
 
 /// The `output_url` of an object input, checked before any work (not after it).

@@ -4,6 +4,7 @@
 use algo_vision::thumbnail::MAX_SIDE;
 use algo_vision::{Encoding, ThumbnailSpec};
 use algorithmia_v1::Version;
+use algorithmia_v1::contracts::smart_thumbnail;
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -61,38 +62,72 @@ fn encoding_from(
     })
 }
 
-/// `{"image", "width", "height", "format"?}`, read from a JSON object.
-fn spec_from_object(object: &Value, default: Encoding) -> Result<ThumbnailSpec, AlgoError> {
+/// The object input as the shared contract, read leniently (sides may come as strings,
+/// as older clients sent them), each error naming the field.
+fn request_from_object(object: &Value) -> Result<smart_thumbnail::Request, AlgoError> {
     let format = match object.get("format") {
         None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(text.as_str()),
+        Some(Value::String(text)) => Some(text.clone()),
         Some(_) => {
             return Err(AlgoError::input(
                 "input field `format` must be \"jpeg\", \"png\" or \"webp\"",
             ));
         }
     };
-    Ok(ThumbnailSpec {
-        width: side_from_json(object.get("width"), "input field `width`")?,
-        height: side_from_json(object.get("height"), "input field `height`")?,
-        encoding: encoding_from(format, "input field `format`", default)?,
+    let width = side_from_json(object.get("width"), "input field `width`")?;
+    let height = side_from_json(object.get("height"), "input field `height`")?;
+    let image = match super::field(object, "image")? {
+        Value::String(reference) => reference.clone(),
+        _ => {
+            return Err(AlgoError::input(
+                "input field `image` must be a string: an http(s) URL or base64 image data",
+            ));
+        }
+    };
+    Ok(smart_thumbnail::Request {
+        image,
+        width,
+        height,
+        format,
     })
 }
 
-/// `[URL, WIDTH, HEIGHT]`, the input of the original Node.js blueprint.
+/// The thumbnail an object input asks for, its image read.
+fn from_object(
+    object: &Value,
+    default: Encoding,
+    ctx: &Context,
+) -> Result<(Bytes, ThumbnailSpec), AlgoError> {
+    let request = request_from_object(object)?;
+    let spec = ThumbnailSpec {
+        width: request.width,
+        height: request.height,
+        encoding: encoding_from(request.format.as_deref(), "input field `format`", default)?,
+    };
+    let bytes = images::read_reference(&request.image, "input field `image`", ctx)?;
+    Ok((bytes, spec))
+}
+
+/// `[URL, WIDTH, HEIGHT]` (the shared contract's `LegacyRequest`), the input of the
+/// original Node.js blueprint.
 fn from_array(items: &[Value], ctx: &Context) -> Result<(Bytes, ThumbnailSpec), AlgoError> {
     let [Value::String(reference), width, height] = items else {
         return Err(AlgoError::input(
             "an array input must be [URL, WIDTH, HEIGHT] (three items, the first a string)",
         ));
     };
+    let request = smart_thumbnail::LegacyRequest(
+        reference.clone(),
+        side_from_json(Some(width), "input item 2 (WIDTH)")?,
+        side_from_json(Some(height), "input item 3 (HEIGHT)")?,
+    );
     let spec = ThumbnailSpec {
-        width: side_from_json(Some(width), "input item 2 (WIDTH)")?,
-        height: side_from_json(Some(height), "input item 3 (HEIGHT)")?,
+        width: request.1,
+        height: request.2,
         encoding: Encoding::Png,
     };
     Ok((
-        images::read_reference(reference, "input item 1 (URL)", ctx)?,
+        images::read_reference(&request.0, "input item 1 (URL)", ctx)?,
         spec,
     ))
 }
@@ -121,10 +156,7 @@ impl Algorithm for SmartThumbnail {
 
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
         let (bytes, spec) = match input {
-            Input::Json(object @ Value::Object(_)) => {
-                let spec = spec_from_object(&object, Encoding::Jpeg)?;
-                (images::image_field(&object, ctx)?, spec)
-            }
+            Input::Json(object @ Value::Object(_)) => from_object(&object, Encoding::Jpeg, ctx)?,
             Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
             Input::Binary(bytes) => {
                 let spec = ThumbnailSpec {
@@ -163,7 +195,7 @@ const ALIAS_VERSIONS: [Version; 3] = [
 
 impl Algorithm for OpencvSmartThumbnail {
     fn owner(&self) -> &str {
-        "opencv"
+        smart_thumbnail::LEGACY_OWNER
     }
 
     fn name(&self) -> &str {
@@ -189,10 +221,7 @@ impl Algorithm for OpencvSmartThumbnail {
         };
         let (bytes, spec) = match input {
             Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
-            Input::Json(object @ Value::Object(_)) => {
-                let spec = spec_from_object(&object, Encoding::Png)?;
-                (images::image_field(&object, ctx)?, spec)
-            }
+            Input::Json(object @ Value::Object(_)) => from_object(&object, Encoding::Png, ctx)?,
             other => (images::image_input(other, ctx)?, square),
         };
         ctx.check_cancelled()?;
