@@ -90,6 +90,12 @@ pub struct Config {
     #[arg(long, env = "ALGO_SERVER_MAX_MEDIA_SECONDS", default_value_t = 3600)]
     pub max_media_seconds: u64,
 
+    /// Most 16 kHz samples SpeechToText decodes per byte of media: an amplification cap,
+    /// so a small file whose header claims hours of audio is refused up front.
+    #[arg(long, env = "ALGO_SERVER_MAX_MEDIA_SAMPLES_PER_BYTE", default_value_t = 64.0,
+          value_parser = positive_number)]
+    pub max_media_samples_per_byte: f64,
+
     /// Directory of `make models`: ONNX models under predict/<name>/<version>/ and, unless
     /// ORT_DYLIB_PATH is set, ONNX Runtime at onnxruntime/libonnxruntime.so.
     #[arg(long, env = "ALGO_SERVER_MODELS_DIR", default_value = "models")]
@@ -169,5 +175,13 @@ impl Config {
 
     pub fn fetch_timeout(&self) -> Duration {
         Duration::from_secs(self.fetch_timeout)
+    }
+}
+
+/// A finite number above zero.
+fn positive_number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("{text:?} is not a number above 0")),
     }
 }

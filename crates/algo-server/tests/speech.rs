@@ -171,6 +171,51 @@ async fn a_video_without_sound_is_a_clear_input_error() {
 }
 
 #[tokio::test]
+async fn hostile_wav_headers_are_refused_and_the_server_lives_on() {
+    let server = start(&[]);
+    let wav = |rate: u32, data_len: u32, payload: usize| {
+        let mut out = Vec::new();
+        out.extend_from_slice(b"RIFF");
+        out.extend_from_slice(&(36 + data_len).to_le_bytes());
+        out.extend_from_slice(b"WAVEfmt ");
+        out.extend_from_slice(&16u32.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+        out.extend_from_slice(&1u16.to_le_bytes()); // mono
+        out.extend_from_slice(&rate.to_le_bytes());
+        out.extend_from_slice(&rate.wrapping_mul(2).to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&16u16.to_le_bytes());
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&data_len.to_le_bytes());
+        out.resize(out.len() + payload, 0);
+        out
+    };
+    // 76 bytes claiming 4,294,967,291 Hz: this aborted the server (a 17 GB allocation).
+    let bomb = wav(4_294_967_291, 32, 32);
+    assert_eq!(bomb.len(), 76);
+    for (body, expected) in [
+        (bomb, "sample rate is 4294967291 Hz"),
+        (wav(1, 2000, 2000), "sample rate is 1 Hz"),
+        (
+            wav(8_000, 9_600_000, 2048),
+            "--max-media-samples-per-byte",
+        ),
+    ] {
+        let (status, reply) = server.call_bytes(ALGO, body).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["error"]["error_type"], "InputError", "{reply}");
+        let message = error_message(&reply);
+        assert!(message.contains(expected), "{message}");
+    }
+    let health = common::client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("the server still answers");
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_corrupt_file_is_a_clear_input_error() {
     let server = start(&[]);
     for body in [read("corrupt.mp4"), b"this is not media at all".to_vec()] {

@@ -15,18 +15,33 @@ use symphonia::core::meta::MetadataOptions;
 use crate::resample::{MonoResampler, ResampleError};
 use crate::{Audio, SAMPLE_RATE};
 
+/// Sample rates accepted, in Hz: from 4 kHz (below telephony's 8 kHz) to 384 kHz
+/// (studio). Checked from the header before anything is sized by the rate: the
+/// resampler's buffers grow with it (a WAV header claiming 4,294,967,291 Hz asked for
+/// 17 GB).
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
+/// Most channels accepted (7.1 is 8; ambisonic recordings reach 16 or more).
+pub const MAX_CHANNELS: usize = 32;
+/// Most frames one packet may declare: decoders size their buffers by it.
+pub const MAX_FRAMES_PER_PACKET: u64 = 1 << 20;
+
 /// Limits applied while decoding.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
     /// Longest media accepted, in seconds. Checked from the container header before
     /// decoding when it states a length, and again while decoding.
     pub max_seconds: f64,
+    /// Most 16 kHz samples decoded per byte of media (an amplification cap: CPU and
+    /// memory follow the bytes sent). Real media stays far below it: 32 kbit/s MP3 gives
+    /// 4 per byte, 8-bit 8 kHz WAV 2; only a header lying about the length goes past.
+    pub max_samples_per_byte: f64,
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
         Self {
             max_seconds: 3.0 * 3600.0,
+            max_samples_per_byte: 64.0,
         }
     }
 }
@@ -51,6 +66,27 @@ pub enum MediaError {
     Empty,
     #[error("the media is {seconds:.0} s long; the limit is {limit:.0} s (--max-media-seconds)")]
     TooLong { seconds: f64, limit: f64 },
+    #[error(
+        "the audio track's sample rate is {rate} Hz; accepted: {} to {} Hz",
+        SAMPLE_RATES.start(),
+        SAMPLE_RATES.end()
+    )]
+    SampleRate { rate: u64 },
+    #[error("the audio track has {channels} channels; the limit is {MAX_CHANNELS}")]
+    Channels { channels: usize },
+    #[error(
+        "the audio track declares packets of {frames} frames; the limit is {MAX_FRAMES_PER_PACKET}"
+    )]
+    PacketSize { frames: u64 },
+    #[error(
+        "{bytes} bytes of media would decode to {samples:.0} samples, over {limit} per byte \
+         (--max-media-samples-per-byte): the header claims more audio than the bytes can hold"
+    )]
+    Amplified {
+        bytes: u64,
+        samples: f64,
+        limit: f64,
+    },
     #[error("cannot open the media file {path}: {source}")]
     Open {
         path: String,
@@ -69,7 +105,8 @@ impl MediaError {
 
 /// Decodes media held in memory.
 pub fn decode(media: &[u8], limits: DecodeLimits) -> Result<Audio, MediaError> {
-    decode_source(Box::new(Cursor::new(media)), &Hint::new(), limits)
+    let bytes = media.len() as u64;
+    decode_source(Box::new(Cursor::new(media)), bytes, &Hint::new(), limits)
 }
 
 /// Decodes a media file; its extension helps pick the format.
@@ -78,15 +115,17 @@ pub fn decode_file(path: &Path, limits: DecodeLimits) -> Result<Audio, MediaErro
         path: path.display().to_string(),
         source,
     })?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let mut hint = Hint::new();
     if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(extension);
     }
-    decode_source(Box::new(file), &hint, limits)
+    decode_source(Box::new(file), bytes, &hint, limits)
 }
 
 fn decode_source(
     source: Box<dyn MediaSource + '_>,
+    bytes: u64,
     hint: &Hint,
     limits: DecodeLimits,
 ) -> Result<Audio, MediaError> {
@@ -104,11 +143,13 @@ fn decode_source(
         })?;
     let track = audio_track(format.as_ref())?.clone();
     let sample_rate = track_rate(&track)?;
+    check_header(&track)?;
+    let budget = Budget { bytes, limits };
     if let Some(seconds) = stated_seconds(&track, sample_rate) {
-        check_length(seconds, limits)?;
+        budget.check(seconds)?;
     }
     let mut decoder = make_decoder(&track)?;
-    let mut sink = MonoSink::new(sample_rate, limits, stated_seconds(&track, sample_rate))?;
+    let mut sink = MonoSink::new(sample_rate, budget, stated_seconds(&track, sample_rate))?;
     pump(format.as_mut(), decoder.as_mut(), track.id, &mut sink)?;
     sink.finish()
 }
@@ -132,13 +173,64 @@ fn audio_track(format: &dyn FormatReader) -> Result<&Track, MediaError> {
 }
 
 fn track_rate(track: &Track) -> Result<u32, MediaError> {
-    track
+    let rate = track
         .codec_params
         .as_ref()
         .and_then(|params| params.audio())
         .and_then(|params| params.sample_rate)
         .filter(|rate| *rate > 0)
-        .ok_or_else(|| MediaError::Corrupt("the audio track states no sample rate".to_owned()))
+        .ok_or_else(|| MediaError::Corrupt("the audio track states no sample rate".to_owned()))?;
+    if SAMPLE_RATES.contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(MediaError::SampleRate {
+            rate: u64::from(rate),
+        })
+    }
+}
+
+/// The header fields that size a decoder's buffers, checked before it is made.
+fn check_header(track: &Track) -> Result<(), MediaError> {
+    let Some(params) = track.codec_params.as_ref().and_then(|p| p.audio()) else {
+        return Ok(());
+    };
+    if let Some(channels) = &params.channels
+        && channels.count() > MAX_CHANNELS
+    {
+        return Err(MediaError::Channels {
+            channels: channels.count(),
+        });
+    }
+    match params.max_frames_per_packet {
+        Some(frames) if frames > MAX_FRAMES_PER_PACKET => Err(MediaError::PacketSize { frames }),
+        _ => Ok(()),
+    }
+}
+
+/// What a piece of media may cost: its length, and samples per byte sent.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    bytes: u64,
+    limits: DecodeLimits,
+}
+
+impl Budget {
+    /// Refuses `seconds` of audio (stated by the header, or decoded so far) that is over
+    /// the length limit or more than the bytes can hold.
+    fn check(&self, seconds: f64) -> Result<(), MediaError> {
+        check_length(seconds, self.limits)?;
+        let samples = seconds * f64::from(SAMPLE_RATE);
+        let limit = self.limits.max_samples_per_byte;
+        // A second of slack: short clips carry a header worth more than their audio.
+        if samples > (self.bytes as f64 + 1.0) * limit + f64::from(SAMPLE_RATE) {
+            return Err(MediaError::Amplified {
+                bytes: self.bytes,
+                samples,
+                limit,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The length the container states for the track, if it states one.
@@ -236,7 +328,7 @@ fn pump(
 struct MonoSink {
     resampler: MonoResampler,
     rate: u32,
-    limits: DecodeLimits,
+    budget: Budget,
     /// One decoded packet, interleaved; reused.
     interleaved: Vec<f32>,
     mono: Vec<f32>,
@@ -245,17 +337,18 @@ struct MonoSink {
 }
 
 impl MonoSink {
-    fn new(rate: u32, limits: DecodeLimits, stated: Option<f64>) -> Result<Self, MediaError> {
-        // Reserve what the header promises (within the limit) to avoid regrowing.
+    fn new(rate: u32, budget: Budget, stated: Option<f64>) -> Result<Self, MediaError> {
+        // Reserve what the header promises (checked against the budget) to avoid regrowing.
         let reserve = stated
             .map(|s| {
-                (s.min(limits.max_seconds) * f64::from(SAMPLE_RATE)) as usize + SAMPLE_RATE as usize
+                (s.min(budget.limits.max_seconds) * f64::from(SAMPLE_RATE)) as usize
+                    + SAMPLE_RATE as usize
             })
             .unwrap_or(0);
         Ok(Self {
             resampler: MonoResampler::new(rate)?,
             rate,
-            limits,
+            budget,
             interleaved: Vec::new(),
             mono: Vec::new(),
             samples: Vec::with_capacity(reserve),
@@ -267,10 +360,8 @@ impl MonoSink {
         let channels = channels.max(1);
         let frames = self.interleaved.len() / channels;
         self.source_frames += frames as u64;
-        check_length(
-            self.source_frames as f64 / f64::from(self.rate),
-            self.limits,
-        )?;
+        self.budget
+            .check(self.source_frames as f64 / f64::from(self.rate))?;
         self.mono.clear();
         self.mono.extend(
             self.interleaved
@@ -290,5 +381,100 @@ impl MonoSink {
             samples: self.samples,
             duration: self.source_frames as f64 / f64::from(self.rate),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PCM WAV: 44-byte header claiming `data_len` bytes of data, then `payload`.
+    fn wav(rate: u32, channels: u16, data_len: u32, payload: &[u8]) -> Vec<u8> {
+        let bits: u16 = 16;
+        let block = channels * bits / 8;
+        let mut out = Vec::new();
+        out.extend_from_slice(b"RIFF");
+        out.extend_from_slice(&(36 + data_len).to_le_bytes());
+        out.extend_from_slice(b"WAVEfmt ");
+        out.extend_from_slice(&16u32.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&channels.to_le_bytes());
+        out.extend_from_slice(&rate.to_le_bytes());
+        out.extend_from_slice(&rate.wrapping_mul(u32::from(block)).to_le_bytes());
+        out.extend_from_slice(&block.to_le_bytes());
+        out.extend_from_slice(&bits.to_le_bytes());
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&data_len.to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn the_76_byte_wav_claiming_4_ghz_is_refused_before_any_allocation() {
+        let media = wav(4_294_967_291, 1, 32, &[0; 32]);
+        assert_eq!(media.len(), 76);
+        let error = decode(&media, DecodeLimits::default()).expect_err("refused");
+        assert!(
+            matches!(
+                error,
+                MediaError::SampleRate {
+                    rate: 4_294_967_291
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.is_input_fault());
+        assert!(error.to_string().contains("4000 to 384000 Hz"), "{error}");
+    }
+
+    #[test]
+    fn a_1_hz_wav_is_refused() {
+        let error =
+            decode(&wav(1, 1, 2000, &[0; 2000]), DecodeLimits::default()).expect_err("refused");
+        assert!(
+            matches!(error, MediaError::SampleRate { rate: 1 }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn too_many_channels_are_refused() {
+        // symphonia's WAV reader refuses 64 channels itself; other containers reach ours.
+        let error =
+            decode(&wav(16_000, 64, 256, &[0; 256]), DecodeLimits::default()).expect_err("refused");
+        assert!(
+            matches!(
+                error,
+                MediaError::Channels { .. } | MediaError::UnknownFormat(_)
+            ),
+            "{error}"
+        );
+        assert!(error.is_input_fault());
+    }
+
+    #[test]
+    fn a_header_claiming_more_audio_than_the_bytes_hold_is_refused_up_front() {
+        // 8 kHz 8-bit-ish claims: the data chunk says 2 GB, the file holds 2 KB.
+        let limits = DecodeLimits {
+            max_seconds: 1e9,
+            max_samples_per_byte: 64.0,
+        };
+        let error = decode(&wav(8_000, 1, 2_000_000_000, &[0; 2048]), limits).expect_err("refused");
+        assert!(matches!(error, MediaError::Amplified { .. }), "{error}");
+        assert!(
+            error.to_string().contains("--max-media-samples-per-byte"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn ordinary_pcm_decodes_within_the_budget() {
+        // One second of 16 kHz 16-bit silence: 0.5 samples per byte.
+        let audio = decode(
+            &wav(16_000, 1, 32_000, &[0; 32_000]),
+            DecodeLimits::default(),
+        )
+        .expect("decodes");
+        assert!((audio.duration - 1.0).abs() < 1e-9, "{}", audio.duration);
     }
 }

@@ -39,6 +39,7 @@ impl SpeechToText {
     pub fn from_config(config: &Config) -> Self {
         let limits = DecodeLimits {
             max_seconds: config.max_media_seconds as f64,
+            max_samples_per_byte: config.max_media_samples_per_byte,
         };
         let engine = WhisperModel::load(&config.whisper_model)
             .map(|model| Arc::new(Transcriber::new(model, whisper_threads(config))))
