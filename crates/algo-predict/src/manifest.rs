@@ -67,6 +67,15 @@ pub enum FeatureType {
 }
 
 impl FeatureType {
+    /// The manifest's name of the type, as a model description states it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureType::Float => "float",
+            FeatureType::Integer => "integer",
+            FeatureType::Boolean => "boolean",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             FeatureType::Float => "a number",

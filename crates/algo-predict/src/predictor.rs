@@ -8,7 +8,8 @@ use crate::catalog::Catalog;
 use crate::error::{PredictError, SetupError};
 use crate::prediction::{Predictions, from_output};
 use crate::runtime::{Runtime, library_path};
-use crate::validate::{Request, batch};
+use crate::validate::{Request, batch, describe_request};
+use algorithmia_v1::contracts::predict::{FeatureDescription, ModelDescription};
 
 /// Limits applied to every call.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +62,34 @@ impl Predictor {
 
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// Answers either request: `{"model", "describe": true}` with the model's
+    /// [`ModelDescription`], `{"model", "instances"}` with its predictions.
+    pub fn answer(&self, input: &Value) -> Result<Value, PredictError> {
+        let reply = match describe_request(input) {
+            Some(model) => serde_json::to_value(self.describe(model?)?),
+            None => serde_json::to_value(self.predict(input)?),
+        };
+        reply
+            .map_err(|error| PredictError::Failed(format!("the reply does not serialise: {error}")))
+    }
+
+    /// The features of the model `reference` (`name[/version]`) means, in order.
+    pub fn describe(&self, reference: &str) -> Result<ModelDescription, PredictError> {
+        let model = self.catalog.resolve(reference)?;
+        Ok(ModelDescription {
+            model: model.id(),
+            features: model
+                .manifest
+                .features
+                .iter()
+                .map(|feature| FeatureDescription {
+                    name: feature.name.clone(),
+                    kind: feature.kind.name().to_owned(),
+                })
+                .collect(),
+        })
     }
 
     /// Validates `input` (`{"model": "name[/version]", "instances": [...]}`) and predicts

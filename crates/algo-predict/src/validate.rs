@@ -34,7 +34,12 @@ impl<'a> Request<'a> {
             )));
         }
         let model = match fields.get("model") {
-            Some(Value::String(model)) if !model.is_empty() => model,
+            Some(Value::String(model)) if !model.trim().is_empty() => model,
+            Some(Value::String(_)) => {
+                return Err(invalid(
+                    "input field `model` is empty: name a served model, \"name\" or \"name/version\"".into(),
+                ));
+            }
             Some(other) => {
                 return Err(invalid(format!(
                     "input field `model` must be a string \"name[/version]\", not {}",
@@ -59,6 +64,35 @@ impl<'a> Request<'a> {
         };
         Ok(Request { model, instances })
     }
+}
+
+/// The model reference of a describe request (`{"model": "name[/version]", "describe":
+/// true}`), or `None` when `input` asks for predictions.
+pub fn describe_request(input: &Value) -> Option<Result<&str, PredictError>> {
+    let Value::Object(fields) = input else {
+        return None;
+    };
+    let describe = fields.get("describe")?;
+    if describe != &Value::Bool(true) {
+        return Some(Err(invalid(format!(
+            "input field `describe` must be true (to list the model's features), not {}",
+            kind(describe)
+        ))));
+    }
+    if let Some(unknown) = fields
+        .keys()
+        .find(|key| !matches!(key.as_str(), "model" | "describe"))
+    {
+        return Some(Err(invalid(format!(
+            "input field `{unknown}` is not known with `describe`; send only `model` and `describe`"
+        ))));
+    }
+    Some(match fields.get("model") {
+        Some(Value::String(model)) if !model.is_empty() => Ok(model.as_str()),
+        _ => Err(invalid(
+            "input field `model` must be a string \"name[/version]\"".into(),
+        )),
+    })
 }
 
 /// Rows of feature values, row-major, in the manifest's feature order.
@@ -266,11 +300,32 @@ mod tests {
     }
 
     #[test]
+    fn describe_requests_name_only_the_model() {
+        let input = json!({"model": "toy/1.*", "describe": true});
+        assert_eq!(
+            describe_request(&input).map(Result::ok),
+            Some(Some("toy/1.*"))
+        );
+        assert!(describe_request(&json!({"model": "toy", "instances": []})).is_none());
+        for bad in [
+            json!({"model": "toy", "describe": false}),
+            json!({"model": "toy", "describe": true, "instances": []}),
+            json!({"describe": true}),
+        ] {
+            assert!(
+                matches!(describe_request(&bad), Some(Err(PredictError::Input(_)))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn requests_need_model_and_instances_only() {
         let input = json!({"model": "toy/1.*", "instances": []});
         let request = Request::parse(&input).expect("request");
         assert_eq!((request.model, request.instances.len()), ("toy/1.*", 0));
         let input = json!({"model": "", "instances": []});
-        assert!(Request::parse(&input).is_err());
+        let error = Request::parse(&input).expect_err("empty model");
+        assert!(error.to_string().contains("`model` is empty"), "{error}");
     }
 }

@@ -26,9 +26,15 @@ pub struct Config {
     )]
     pub api_keys: Vec<String>,
 
-    /// Accept calls without a key when no --api-key is configured (local use only).
+    /// Accept calls without a key when no --api-key is configured (local use only: refused
+    /// unless --listen is a loopback address).
     #[arg(long)]
     pub allow_anonymous: bool,
+
+    /// Allow --allow-anonymous on a non-loopback --listen address: anyone who can reach
+    /// the port may then run every algorithm. For a network you trust entirely.
+    #[arg(long)]
+    pub allow_anonymous_on_network: bool,
 
     /// Largest request body in bytes.
     #[arg(long, env = "ALGO_SERVER_MAX_BODY_BYTES", default_value_t = algorithmia_v1::MAX_REQUEST_BYTES)]
@@ -53,10 +59,12 @@ pub struct Config {
     /// Host (name or IP, as written in URLs) that algorithms may fetch from even though it
     /// resolves to a loopback or private address. Repeat, or set a comma-separated list.
     /// Link-local addresses (169.254.0.0/16, the cloud metadata service) are always refused.
+    /// `host:port` is taken as `host` (every port of an allowed host is allowed).
     #[arg(
         long = "allow-fetch-host",
         env = "ALGO_SERVER_ALLOW_FETCH_HOSTS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = fetch_host
     )]
     pub allow_fetch_hosts: Vec<String>,
 
@@ -121,6 +129,11 @@ pub enum ConfigError {
     NoKeys,
     #[error("--api-key (or ALGO_SERVER_API_KEYS) holds an empty key")]
     EmptyKey,
+    #[error(
+        "--allow-anonymous with --listen {0}: anyone who reaches that address could run every \
+         algorithm. Give --api-key, listen on 127.0.0.1, or add --allow-anonymous-on-network"
+    )]
+    AnonymousOnNetwork(SocketAddr),
     #[error("--workers must be at least 1")]
     NoWorkers,
     #[error("--default-timeout ({default} s) must be between 1 and --max-timeout ({max} s)")]
@@ -146,6 +159,12 @@ impl Config {
         }
         if self.api_keys.is_empty() && !self.allow_anonymous {
             return Err(ConfigError::NoKeys);
+        }
+        if self.api_keys.is_empty()
+            && !self.listen.ip().is_loopback()
+            && !self.allow_anonymous_on_network
+        {
+            return Err(ConfigError::AnonymousOnNetwork(self.listen));
         }
         if self.workers == Some(0) {
             return Err(ConfigError::NoWorkers);
@@ -183,5 +202,100 @@ fn positive_number(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
         _ => Err(format!("{text:?} is not a number above 0")),
+    }
+}
+
+/// An `--allow-fetch-host` value as the host URLs name: `host`, `host:port` (the port
+/// dropped), an IPv6 address, or `[ipv6]:port`. Lower-case, no brackets.
+fn fetch_host(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let refuse = |why: &str| {
+        Err(format!(
+            "{text:?} {why}: give a host name or IP address as written in URLs, e.g. \
+             127.0.0.1, localhost or [::1] (a :port is allowed and ignored)"
+        ))
+    };
+    if text.is_empty() {
+        return refuse("is empty");
+    }
+    if text.contains("://") || text.contains('/') {
+        return refuse("is a URL, not a host");
+    }
+    let host = if let Some(rest) = text.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port[1..].parse::<u16>().is_ok() => ip,
+            _ => return refuse("is not [IPv6] or [IPv6]:port"),
+        }
+    } else if text.matches(':').count() == 1 {
+        match text.split_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => host,
+            _ => return refuse("has a port that is not a number"),
+        }
+    } else {
+        text
+    };
+    if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+        return refuse("is not a valid IPv6 address");
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_hosts_take_the_forms_users_write() {
+        for (given, host) in [
+            ("127.0.0.1", "127.0.0.1"),
+            ("127.0.0.1:8000", "127.0.0.1"),
+            ("LocalHost:9000", "localhost"),
+            ("[::1]:8080", "::1"),
+            ("[::1]", "::1"),
+            ("::1", "::1"),
+        ] {
+            assert_eq!(fetch_host(given).as_deref(), Ok(host), "{given}");
+        }
+        for bad in [
+            "",
+            "http://127.0.0.1:8000",
+            "host:port",
+            "[::1]:x",
+            "1:2:zz",
+        ] {
+            let error = fetch_host(bad).expect_err(bad);
+            assert!(error.contains("as written in URLs"), "{error}");
+        }
+    }
+
+    #[test]
+    fn anonymous_access_is_refused_on_a_network_address() {
+        let config = |args: &[&str]| {
+            let mut all = vec!["algo-server"];
+            all.extend_from_slice(args);
+            Config::parse_from(all)
+        };
+        let open = config(&["--allow-anonymous", "--listen", "0.0.0.0:8080"]);
+        let error = open.validate().expect_err("refused");
+        assert!(
+            error.to_string().contains("--allow-anonymous-on-network"),
+            "{error}"
+        );
+        assert!(
+            config(&[
+                "--allow-anonymous",
+                "--allow-anonymous-on-network",
+                "--listen",
+                "0.0.0.0:8080"
+            ])
+            .validate()
+            .is_ok()
+        );
+        assert!(config(&["--allow-anonymous"]).validate().is_ok());
+        assert!(
+            config(&["--api-key", "k", "--listen", "0.0.0.0:8080"])
+                .validate()
+                .is_ok()
+        );
     }
 }

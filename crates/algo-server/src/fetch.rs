@@ -78,7 +78,7 @@ impl AddressClass {
     pub fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(v4) => Self::of_v4(v4),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            IpAddr::V6(v6) => match embedded_v4(v6) {
                 Some(v4) => Self::of_v4(v4),
                 None => Self::of_v6(v6),
             },
@@ -101,12 +101,18 @@ impl AddressClass {
     }
 
     fn of_v6(ip: Ipv6Addr) -> Self {
-        let first = ip.segments()[0];
+        let [first, second, ..] = ip.segments();
         if first & 0xffc0 == 0xfe80 {
             Self::LinkLocal
         } else if ip.is_loopback() {
             Self::Loopback
-        } else if ip.is_unspecified() || first & 0xfe00 == 0xfc00 {
+        } else if ip.is_unspecified()
+            || first & 0xfe00 == 0xfc00
+            // Site-local (deprecated, still routed inside some networks).
+            || first & 0xffc0 == 0xfec0
+            // Local-use NAT64, 64:ff9b:1::/48 (RFC 8215).
+            || (first == 0x0064 && second == 0xff9b)
+        {
             Self::Private
         } else if ip.is_multicast() || first == 0x2001 && ip.segments()[1] == 0x0db8 {
             Self::Unroutable
@@ -114,6 +120,33 @@ impl AddressClass {
             Self::Public
         }
     }
+}
+
+/// The IPv4 address an IPv6 one stands for, where it stands for one: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated), NAT64 (`64:ff9b::/96`,
+/// which a NAT64 gateway turns into a.b.c.d) and 6to4 (`2002:aabb:ccdd::/48`). Each is
+/// classified as the IPv4 address it reaches.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = ip.segments();
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if s[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified() {
+        return Some(low);
+    }
+    if s[..6] == [0x0064, 0xff9b, 0, 0, 0, 0] {
+        return Some(low);
+    }
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
+    }
+    None
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,6 +517,29 @@ mod tests {
         assert_eq!(class("224.0.0.1"), AddressClass::Unroutable);
         assert_eq!(class("93.184.216.34"), AddressClass::Public);
         assert_eq!(class("2606:4700::1111"), AddressClass::Public);
+    }
+
+    #[test]
+    fn ipv6_forms_of_ipv4_addresses_are_classified_as_the_address_they_reach() {
+        let class = |text: &str| AddressClass::of(text.parse().expect("ip"));
+        // NAT64, IPv4-compatible and 6to4 forms of the metadata service, loopback, RFC 1918.
+        assert_eq!(class("64:ff9b::169.254.169.254"), AddressClass::LinkLocal);
+        assert_eq!(class("64:ff9b::7f00:1"), AddressClass::Loopback);
+        assert_eq!(class("64:ff9b::10.0.0.1"), AddressClass::Private);
+        assert_eq!(class("::169.254.169.254"), AddressClass::LinkLocal);
+        assert_eq!(class("::127.0.0.1"), AddressClass::Loopback);
+        assert_eq!(class("::10.1.2.3"), AddressClass::Private);
+        assert_eq!(class("2002:a9fe:a9fe::1"), AddressClass::LinkLocal);
+        assert_eq!(class("2002:c0a8:0101::1"), AddressClass::Private);
+        // Site-local and local-use NAT64 are private; a public IPv4 behind NAT64 is public.
+        assert_eq!(class("fec0::1"), AddressClass::Private);
+        assert_eq!(class("64:ff9b:1::a00:1"), AddressClass::Private);
+        assert_eq!(class("64:ff9b::5db8:d822"), AddressClass::Public);
+        assert!(
+            policy(&[])
+                .refusal("x", "64:ff9b::169.254.169.254".parse().expect("ip"))
+                .is_some()
+        );
     }
 
     #[test]

@@ -185,14 +185,20 @@ async fn require_key(
     }
 }
 
-/// Compares without stopping at the first differing byte.
+/// Compares in time that depends only on the length of `given` (which the caller
+/// knows): neither where the keys differ nor the known key's length shows.
 fn same_key(known: &str, given: &str) -> bool {
-    known.len() == given.len()
-        && known
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0
+    let (known, given) = (known.as_bytes(), given.as_bytes());
+    let mut diff = u8::from(known.len() != given.len());
+    for (i, byte) in given.iter().enumerate() {
+        let other = if known.is_empty() {
+            0
+        } else {
+            known[i % known.len()]
+        };
+        diff |= other ^ byte;
+    }
+    diff == 0 && !known.is_empty()
 }
 
 async fn call_algorithm(
@@ -317,4 +323,24 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutdown signal received; finishing in-flight calls");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_key;
+
+    #[test]
+    fn keys_match_only_whole() {
+        assert!(same_key("simKEY123", "simKEY123"));
+        for other in [
+            "simKEY12",
+            "simKEY1234",
+            "simKEY124",
+            "",
+            "simKEY123simKEY123",
+        ] {
+            assert!(!same_key("simKEY123", other), "{other}");
+        }
+        assert!(!same_key("", ""));
+    }
 }

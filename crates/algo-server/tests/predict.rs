@@ -376,3 +376,49 @@ async fn predict_is_listed() {
         "{entry}"
     );
 }
+
+/// `{"model", "describe": true}` answers the model's features in order, so a caller
+/// (dynamodb-predict's cold start) can check its mapping before predicting anything.
+#[tokio::test]
+async fn describe_lists_a_models_features_in_order() {
+    let server = start(&[]);
+    let described = predict(
+        &server,
+        &json!({"model": "breast-cancer/1.*", "describe": true}),
+    )
+    .await;
+    assert_eq!(described["model"], "breast-cancer/1.1.0");
+    let manifest = models_dir().join("predict/breast-cancer/1.1.0/manifest.json");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest).expect("manifest")).expect("JSON");
+    let names: Vec<&Value> = described["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|feature| &feature["name"])
+        .collect();
+    let want: Vec<&Value> = manifest["features"]
+        .as_array()
+        .expect("manifest features")
+        .iter()
+        .map(|feature| &feature["name"])
+        .collect();
+    assert_eq!((names.len(), names), (30, want));
+    assert_eq!(described["features"][0]["type"], "float");
+
+    for (input, want) in [
+        (
+            json!({"model": "nope", "describe": true}),
+            "input field `model`: no model named \"nope\"",
+        ),
+        (
+            json!({"model": "diabetes", "describe": true, "instances": []}),
+            "input field `instances` is not known with `describe`",
+        ),
+    ] {
+        let (status, reply) = server.call_json(PREDICT, &input).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(reply["error"]["error_type"], "InputError", "{reply}");
+        assert!(error_message(&reply).contains(want), "{reply}");
+    }
+}

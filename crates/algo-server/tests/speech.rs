@@ -196,10 +196,7 @@ async fn hostile_wav_headers_are_refused_and_the_server_lives_on() {
     for (body, expected) in [
         (bomb, "sample rate is 4294967291 Hz"),
         (wav(1, 2000, 2000), "sample rate is 1 Hz"),
-        (
-            wav(8_000, 9_600_000, 2048),
-            "--max-media-samples-per-byte",
-        ),
+        (wav(8_000, 9_600_000, 2048), "--max-media-samples-per-byte"),
     ] {
         let (status, reply) = server.call_bytes(ALGO, body).await;
         assert_eq!(status, StatusCode::OK, "{reply}");

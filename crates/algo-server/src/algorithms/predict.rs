@@ -53,8 +53,8 @@ impl Algorithm for Predict {
 
     fn description(&self) -> Description {
         Description {
-            input: "{\"model\": \"name[/version]\", \"instances\": [{feature: number, ...} or [numbers in feature order], ...]}",
-            output: "{\"model\": \"name/version\", \"predictions\": [{\"label\", \"score\"} or {\"value\"}, ...]} in input order",
+            input: "{\"model\": \"name[/version]\", \"instances\": [{feature: number, ...} or [numbers in feature order], ...]}, or {\"model\": ..., \"describe\": true} for the model's features",
+            output: "{\"model\": \"name/version\", \"predictions\": [{\"label\", \"score\"} or {\"value\"}, ...]} in input order; with describe, {\"model\", \"features\": [{\"name\", \"type\"}, ...]}",
         }
     }
 
@@ -79,12 +79,12 @@ impl Algorithm for Predict {
             }
         };
         ctx.check_cancelled()?;
-        let predictions = predictor.predict(&request).map_err(|error| match error {
-            PredictError::Input(message) => AlgoError::input(message),
-            PredictError::Failed(message) => AlgoError::failed(message),
-        })?;
-        serde_json::to_value(predictions)
+        predictor
+            .answer(&request)
             .map(Output::Json)
-            .map_err(|error| AlgoError::failed(format!("predictions do not serialise: {error}")))
+            .map_err(|error| match error {
+                PredictError::Input(message) => AlgoError::input(message),
+                PredictError::Failed(message) => AlgoError::failed(message),
+            })
     }
 }

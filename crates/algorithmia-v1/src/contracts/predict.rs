@@ -23,6 +23,41 @@ pub enum Instance {
     Ordered(Vec<Value>),
 }
 
+/// Asks what a model takes instead of predicting: `{"model": "...", "describe": true}`,
+/// answered with a [`ModelDescription`]. An endpoint without this answers `InputError`
+/// (an unknown input field), so a caller cannot tell it from an unknown model: send
+/// `{"model": "...", "instances": []}` to learn which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DescribeRequest {
+    pub model: String,
+    pub describe: bool,
+}
+
+impl DescribeRequest {
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            describe: true,
+        }
+    }
+}
+
+/// What a model takes: its features, in the order positional instances give them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelDescription {
+    /// The model the reference resolved to, `name/version`.
+    pub model: String,
+    pub features: Vec<FeatureDescription>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDescription {
+    pub name: String,
+    /// `float`, `integer` or `boolean`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
     /// The model the call resolved to, `name/version`.
@@ -62,6 +97,20 @@ mod tests {
                 Prediction::Value { value: 151.5 }
             ]
         );
+    }
+
+    #[test]
+    fn describe_requests_and_replies_have_one_shape() {
+        assert_eq!(
+            serde_json::to_value(DescribeRequest::new("m/1.*")).expect("serialises"),
+            json!({"model": "m/1.*", "describe": true})
+        );
+        let reply: ModelDescription = serde_json::from_value(json!({
+            "model": "m/1.0.0", "features": [{"name": "x", "type": "float"}]
+        }))
+        .expect("parses");
+        assert_eq!(reply.features[0].name, "x");
+        assert_eq!(reply.features[0].kind, "float");
     }
 
     #[test]
