@@ -79,6 +79,28 @@ pub struct Config {
     #[command(flatten)]
     pub images: ImageArgs,
 
+    /// Seconds a connection has to send a request's headers, and to start its next
+    /// request on a kept-alive connection.
+    #[arg(long, env = "ALGO_SERVER_HEADER_READ_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+
+    /// Seconds a request body may take to arrive in full (a 10 MiB body at this limit
+    /// needs ~170 kB/s).
+    #[arg(long, env = "ALGO_SERVER_BODY_READ_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout: u64,
+
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "ALGO_SERVER_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+
+    /// HTTP/2 streams one connection may have open at once.
+    #[arg(long, env = "ALGO_SERVER_MAX_H2_STREAMS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_h2_streams: u32,
+
     /// Seconds to let in-flight and background calls finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "ALGO_SERVER_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
@@ -194,6 +216,15 @@ impl Config {
 
     pub fn fetch_timeout(&self) -> Duration {
         Duration::from_secs(self.fetch_timeout)
+    }
+
+    pub fn edge_limits(&self) -> crate::edge::EdgeLimits {
+        crate::edge::EdgeLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            max_connections: self.max_connections,
+            max_h2_streams: self.max_h2_streams,
+            grace: Duration::from_secs(self.shutdown_grace),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod algorithm;
 pub mod algorithms;
 pub mod config;
+pub mod edge;
 pub mod fetch;
 pub mod pool;
 pub mod protocol;

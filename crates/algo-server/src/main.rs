@@ -1,4 +1,5 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use algo_server::{Config, server};
 use clap::Parser;
@@ -21,7 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::run(config)) {
+    let result = runtime.block_on(server::run(config));
+    // A call still running past the grace (a runaway decoder) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("algo-server: {error}");

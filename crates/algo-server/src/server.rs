@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 
@@ -25,6 +26,7 @@ use crate::AlgoError;
 use crate::algorithm::{CallInfo, Context, Services};
 use crate::algorithms;
 use crate::config::{Config, ConfigError};
+use crate::edge;
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::pool::{Pool, RunError};
 use crate::protocol::{self, CallError, CallOptions};
@@ -104,10 +106,10 @@ pub async fn serve(
         max_timeout: config.max_timeout,
         max_body_bytes: config.max_body_bytes,
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve)?;
+    let app = router(state).layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
+        config.body_read_timeout,
+    )));
+    edge::serve(listener, app, config.edge_limits(), shutdown).await;
     tracing::info!("no more requests; waiting for background calls");
     if !pool.drain(Duration::from_secs(config.shutdown_grace)).await {
         tracing::warn!(

@@ -1,0 +1,102 @@
+//! The HTTP edge under hostile clients, against the real binary: headers trickled
+//! byte by byte, connections held open past the cap, and a call that runs past the
+//! shutdown grace.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use axum::http::{StatusCode, header};
+use common::{KEY, Server, client};
+
+fn connect(server: &Server) -> TcpStream {
+    let addr = server.base.trim_start_matches("http://");
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+}
+
+#[test]
+fn a_client_trickling_headers_is_cut_off_at_the_header_timeout() {
+    let server = Server::start(&["--header-read-timeout", "1"]);
+    let mut slow = connect(&server);
+    let start = Instant::now();
+    slow.write_all(b"POST /v1/algo/blueprints/Echo HTTP/1.1\r\nHost: x\r\n")
+        .expect("first bytes");
+    // One more header byte a while later, never the blank line that ends them.
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = slow.write_all(b"X");
+    let mut buffer = [0u8; 1024];
+    let read = slow.read(&mut buffer);
+    let waited = start.elapsed();
+    assert!(
+        matches!(read, Ok(0) | Err(_))
+            || String::from_utf8_lossy(&buffer).starts_with("HTTP/1.1 408"),
+        "the connection is closed (or answered 408), not kept: {read:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "closed after {waited:?}, not at the 1 s limit"
+    );
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_is_freed() {
+    let server = Server::start(&["--max-connections", "2"]);
+    let first = connect(&server);
+    let second = connect(&server);
+    let health = || {
+        client()
+            .get(server.url("/healthz"))
+            .timeout(Duration::from_millis(1500))
+            .send()
+    };
+    assert!(
+        health().await.is_err(),
+        "a third connection is not served while two are held"
+    );
+    drop(first);
+    let reply = health().await.expect("served once a slot is free");
+    assert_eq!(reply.status(), StatusCode::OK);
+    drop(second);
+}
+
+#[tokio::test]
+async fn shutdown_ends_within_the_grace_even_when_a_call_runs_away() {
+    let mut server = Server::start(&["--shutdown-grace", "1"]);
+    let url = server.url("/v1/algo/blueprints/Sleep?timeout=600");
+    let call = tokio::spawn(async move {
+        client()
+            .post(url)
+            .header(header::AUTHORIZATION, KEY)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("120")
+            .send()
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.in_flight().await == 0 {
+        assert!(Instant::now() < deadline, "the call never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let start = Instant::now();
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("the server exits although the call would run 120 s");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "exited after {:?}",
+        start.elapsed()
+    );
+    assert!(status.success(), "{status:?}");
+    call.abort();
+}
