@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use algorithmia_v1::{AlgoPath, OutputMode, key_from_authorization};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -208,7 +208,7 @@ async fn call_algorithm(
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, CallError> {
     let algo_path: AlgoPath = path
         .parse()
@@ -219,21 +219,14 @@ async fn call_algorithm(
         .map_err(|error| CallError::NotFound(error.to_string()))?;
     let options =
         CallOptions::from_query(query.as_deref(), state.default_timeout, state.max_timeout)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            CallError::TooLarge(state.max_body_bytes)
-        } else {
-            CallError::BadRequest(format!(
-                "could not read the request body: {}",
-                rejection.body_text()
-            ))
-        }
-    })?;
-    let input = protocol::parse_input(headers.get(header::CONTENT_TYPE), body)?;
+    // Admitted first: only calls that will run (or wait in the bounded queue) have their
+    // bodies read and parsed, so memory follows workers + queue, not clients.
     let admission = state
         .pool
         .admit()
         .map_err(|busy| CallError::Busy(busy.to_string()))?;
+    let body = read_body(body, state.max_body_bytes).await?;
+    let input = protocol::parse_input(headers.get(header::CONTENT_TYPE), body)?;
 
     let request_id = request_id(&headers);
     let cancel = CancellationToken::new();
@@ -279,6 +272,18 @@ async fn call_algorithm(
         tracing::info!(algorithm = %full_name, kind = %error.kind, %error, "algorithm error");
     }
     Ok(protocol::algorithm_reply(outcome, elapsed, options.output))
+}
+
+/// The whole body, at most `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, CallError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(CallError::TooLarge(limit)),
+        Err(error) => Err(CallError::BadRequest(format!(
+            "could not read the request body: {error} (a body must arrive within \
+             --body-read-timeout)"
+        ))),
+    }
 }
 
 fn request_id(headers: &HeaderMap) -> String {

@@ -100,3 +100,47 @@ async fn shutdown_ends_within_the_grace_even_when_a_call_runs_away() {
     assert!(status.success(), "{status:?}");
     call.abort();
 }
+
+#[tokio::test]
+async fn a_call_over_capacity_is_refused_before_its_body_is_read() {
+    let server = Server::start(&["--workers", "1", "--queue", "0"]);
+    let url = server.url("/v1/algo/blueprints/Sleep");
+    let busy = tokio::spawn(async move {
+        client()
+            .post(url)
+            .header(header::AUTHORIZATION, KEY)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("3")
+            .send()
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.in_flight().await == 0 {
+        assert!(Instant::now() < deadline, "the first call never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 9 MiB announced, 64 bytes sent: the old server waited for (and parsed) it all.
+    let mut stream = connect(&server);
+    let head = format!(
+        "POST /v1/algo/blueprints/Echo HTTP/1.1\r\nHost: x\r\nAuthorization: {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n[0,0,0,0,0,0,0,0,",
+        9 * 1024 * 1024
+    );
+    let start = Instant::now();
+    stream.write_all(head.as_bytes()).expect("headers");
+    let mut reply = [0u8; 512];
+    let read = stream.read(&mut reply).expect("a reply before the body");
+    let text = String::from_utf8_lossy(&reply[..read]);
+    assert!(text.starts_with("HTTP/1.1 429"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 1"),
+        "{text}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    let first = busy.await.expect("task").expect("the running call");
+    assert_eq!(first.status(), StatusCode::OK);
+}
