@@ -109,6 +109,13 @@ pub trait Algorithm: Send + Sync + 'static {
     fn versions(&self) -> &[Version];
     fn description(&self) -> Description;
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError>;
+
+    /// A shared resource calls must hold to run (Whisper's inference slots, say). The
+    /// server waits for a permit before giving the call a worker thread, so calls
+    /// queued for the resource never hold workers other algorithms need.
+    fn gate(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        None
+    }
 }
 
 /// What the server shares with every call: the URL fetcher and the input limits.

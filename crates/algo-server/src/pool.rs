@@ -119,8 +119,34 @@ impl Admission {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        self.run_gated(timeout, cancel, None, job).await
+    }
+
+    /// [`Admission::run`], first waiting (without a worker) for a permit of `gate`, the
+    /// algorithm's shared resource; the job holds it until it really ends.
+    pub async fn run_gated<T, F>(
+        self,
+        timeout: Duration,
+        cancel: CancellationToken,
+        gate: Option<Arc<Semaphore>>,
+        job: F,
+    ) -> Result<T, RunError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
         let _cancel_on_exit = cancel.clone().drop_guard();
         let deadline = tokio::time::Instant::now() + timeout;
+        let gate_permit = match gate {
+            None => None,
+            Some(gate) => match tokio::time::timeout_at(deadline, gate.acquire_owned()).await {
+                Ok(Ok(permit)) => Some(permit),
+                Ok(Err(_closed)) => {
+                    return Err(RunError::Panicked("the algorithm's gate is closed".into()));
+                }
+                Err(_) => return Err(RunError::Timeout(timeout)),
+            },
+        };
         let running = Arc::clone(&self.inner.running);
         let permit = match tokio::time::timeout_at(deadline, running.acquire_owned()).await {
             Ok(Ok(permit)) => permit,
@@ -131,6 +157,7 @@ impl Admission {
         let handle = tracker.spawn_blocking(move || {
             // Both are released when the work really ends, not when the caller gives up.
             let _permit = permit;
+            let _gate_permit = gate_permit;
             let _admission = self;
             job()
         });

@@ -238,10 +238,13 @@ async fn call_algorithm(
     };
     let ctx = Context::new(call, Arc::clone(&state.services), cancel.clone());
     let full_name = format!("{}/{}/{version}", algorithm.owner(), algorithm.name());
+    let gate = algorithm.gate();
     let run = async move {
         let started = Instant::now();
         let outcome = admission
-            .run(options.timeout, cancel, move || algorithm.call(input, &ctx))
+            .run_gated(options.timeout, cancel, gate, move || {
+                algorithm.call(input, &ctx)
+            })
             .await
             .unwrap_or_else(|error| {
                 Err(match error {

@@ -491,3 +491,54 @@ fn word_error_rate_normalises_case_and_punctuation() {
     assert_eq!(wer("the cat sat", "the cat sat down"), 1.0 / 3.0);
     assert_eq!(wer("the cat sat", "a cat"), 2.0 / 3.0);
 }
+
+/// Speech calls wait for Whisper's slots without holding a worker thread, so other
+/// algorithms keep being served while transcriptions queue: with two workers and one
+/// Whisper slot, Echo answers before the first of three transcriptions ends (when a
+/// waiting speech call held the second worker, Echo had to wait for that end).
+#[tokio::test]
+async fn other_algorithms_are_served_while_speech_calls_wait_for_whisper() {
+    let model = model_path();
+    let server = std::sync::Arc::new(
+        Server::start_raw(&[
+            "--allow-anonymous",
+            "--whisper-model",
+            model.to_str().expect("UTF-8 path"),
+            // 2 threads a call: one transcription at a time on a 2-core machine.
+            "--whisper-threads",
+            "2",
+            "--workers",
+            "2",
+        ])
+        .unwrap_or_else(|output| panic!("algo-server did not start: {output}")),
+    );
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let server = std::sync::Arc::clone(&server);
+            tokio::spawn(async move {
+                let reply = server.call_bytes(ALGO, read("speech.wav")).await;
+                (reply, Instant::now())
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.in_flight().await < 3 {
+        assert!(Instant::now() < deadline, "the speech calls never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, reply) = server
+        .call_json("/v1/algo/blueprints/Echo", &json!("still served"))
+        .await;
+    let echo_done = Instant::now();
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["result"], "still served", "{reply}");
+    for call in calls {
+        let ((status, reply), done) = call.await.expect("task");
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert!(reply.get("error").is_none(), "{reply}");
+        assert!(
+            echo_done < done,
+            "Echo answered after a transcription ended: it waited for a worker"
+        );
+    }
+}

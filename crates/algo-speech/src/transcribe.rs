@@ -58,6 +58,8 @@ impl TranscribeError {
 pub struct Transcriber {
     model: WhisperModel,
     threads: usize,
+    /// `cores / threads`: transcriptions that run at once.
+    concurrency: usize,
     slots: Slots,
     /// Decoder settings per language, built once: whisper-rs leaks the language string
     /// each time one is set, so it is set once per language rather than once per call.
@@ -71,10 +73,12 @@ impl Transcriber {
     pub fn new(model: WhisperModel, threads: usize) -> Self {
         let threads = threads.max(1);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let concurrency = (cores / threads).max(1);
         Self {
             model,
             threads,
-            slots: Slots::new((cores / threads).max(1)),
+            concurrency,
+            slots: Slots::new(concurrency),
             templates: Mutex::new(HashMap::new()),
         }
     }
@@ -147,6 +151,12 @@ impl Transcriber {
             duration: audio.duration,
             segments,
         })
+    }
+
+    /// Transcriptions that run at once; more wait for a slot. A server can make callers
+    /// wait for one of these before giving them a thread.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// Checks `options` without transcribing: call it before fetching media.

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use algo_speech::{
     DecodeLimits, TranscribeError, TranscribeOptions, Transcriber, Transcript, WhisperModel,
 };
@@ -19,6 +21,9 @@ pub struct SpeechToText {
     /// The shared model, or why it could not be loaded (told to every caller).
     engine: Result<Arc<Transcriber>, String>,
     limits: DecodeLimits,
+    /// One permit per transcription that may run at once: calls wait here, not on a
+    /// worker thread.
+    gate: Option<Arc<Semaphore>>,
 }
 
 /// What one call asks for.
@@ -47,7 +52,15 @@ impl SpeechToText {
                 tracing::warn!(%error, "SpeechToText is listed but cannot run until the model exists");
                 error.to_string()
             });
-        Self { engine, limits }
+        let gate = engine
+            .as_ref()
+            .ok()
+            .map(|engine| Arc::new(Semaphore::new(engine.concurrency())));
+        Self {
+            engine,
+            limits,
+            gate,
+        }
     }
 
     fn transcribe(&self, request: &Request, ctx: &Context) -> Result<Transcript, AlgoError> {
@@ -104,6 +117,10 @@ impl Algorithm for SpeechToText {
             input: "media bytes (MP4/MOV/M4A with AAC, MP3, WAV, FLAC, Ogg), a media URL, or {\"url\", \"language\"?, \"initial_prompt\"?, \"output_url\"?}",
             output: "{\"text\", \"language\", \"duration\", \"segments\": [{\"start\", \"end\", \"text\"}]} in seconds; with output_url, PUT there instead (use output=void)",
         }
+    }
+
+    fn gate(&self) -> Option<Arc<Semaphore>> {
+        self.gate.clone()
     }
 
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
