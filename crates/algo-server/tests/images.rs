@@ -54,6 +54,43 @@ async fn finds_the_astronauts_face() {
     assert!(result["width"].as_u64().is_some() && result["height"].as_u64().is_some());
 }
 
+/// GIF (first frame), BMP and TIFF, the other suffixes the s3-thumbnail blueprint
+/// takes, decode like the JPEG they were made from.
+#[tokio::test]
+async fn gif_bmp_and_tiff_uploads_are_read_too() {
+    let server = Server::start(&[]);
+    let jpeg = fixture("astronaut.jpg");
+    let picture = image::load_from_memory(&jpeg).expect("fixture decodes");
+    let expected = &expected_faces("astronaut.jpg")[0];
+    for format in [
+        image::ImageFormat::Gif,
+        image::ImageFormat::Bmp,
+        image::ImageFormat::Tiff,
+    ] {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        picture
+            .to_rgba8()
+            .write_to(&mut bytes, format)
+            .expect("encodes");
+        let bytes = bytes.into_inner();
+        let result = detect(&server, bytes.clone()).await;
+        let found = result["faces"].as_array().expect("faces");
+        let best = found
+            .iter()
+            .map(|face| iou(face, expected))
+            .fold(0.0, f64::max);
+        assert!(best >= 0.5, "{format:?}: best IoU {best:.2}");
+        let (status, reply) = server
+            .call_bytes(
+                "/v1/algo/blueprints/SmartThumbnail?width=64&height=48",
+                bytes,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{format:?}: {reply}");
+        assert_eq!(dimensions(&binary_result(&reply)), (64, 48), "{format:?}");
+    }
+}
+
 #[tokio::test]
 async fn finds_every_face_in_the_group_photo() {
     let server = Server::start(&[]);

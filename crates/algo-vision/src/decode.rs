@@ -24,7 +24,8 @@ impl DecodedImage {
     }
 }
 
-/// Decodes `bytes` (JPEG, PNG or WebP); `what` names them in errors. `min_size(width,
+/// Decodes `bytes` (JPEG, PNG, WebP, GIF (its first frame), BMP or TIFF); `what` names
+/// them in errors. `min_size(width,
 /// height)` gets the upright size of the original and returns the smallest size the
 /// caller needs; JPEGs are decoded at the smallest DCT scale (1/8, 1/4, 1/2) that still
 /// covers it.
@@ -38,7 +39,11 @@ pub fn decode(
         image::guess_format(bytes).map_err(|_| Error::UnknownFormat { what: what.into() })?;
     match format {
         ImageFormat::Jpeg => decode_jpeg(bytes, what, limits, min_size),
-        ImageFormat::Png | ImageFormat::WebP => decode_generic(bytes, format, what, limits),
+        ImageFormat::Png
+        | ImageFormat::WebP
+        | ImageFormat::Gif
+        | ImageFormat::Bmp
+        | ImageFormat::Tiff => decode_generic(bytes, format, what, limits),
         other => Err(Error::UnsupportedFormat {
             what: what.into(),
             format: format_name(other, "unknown"),

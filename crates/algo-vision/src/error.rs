@@ -15,9 +15,9 @@ pub enum Error {
     UnsupportedScheme { what: String, scheme: String },
     #[error("{what} is neither an http(s) URL nor base64 image data")]
     NotBase64 { what: String },
-    #[error("{what} is not an image in a supported format (JPEG, PNG or WebP)")]
+    #[error("{what} is not an image in a supported format (JPEG, PNG, WebP, GIF, BMP or TIFF)")]
     UnknownFormat { what: String },
-    #[error("{what} is a {format} image; supported formats are JPEG, PNG and WebP")]
+    #[error("{what} is a {format} image; supported formats are JPEG, PNG, WebP, GIF, BMP and TIFF")]
     UnsupportedFormat { what: String, format: String },
     #[error("{what} has no pixels ({width} x {height})")]
     NoPixels {

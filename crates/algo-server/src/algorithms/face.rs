@@ -24,7 +24,7 @@ impl Algorithm for FaceDetection {
 
     fn description(&self) -> Description {
         Description {
-            input: "image bytes (JPEG, PNG, WebP), an image URL, or {\"image\": URL or base64}",
+            input: "image bytes (JPEG, PNG, WebP, GIF, BMP, TIFF), an image URL, or {\"image\": URL or base64}",
             output: "{\"width\", \"height\", \"faces\": [{\"x\", \"y\", \"width\", \"height\", \"score\"}]} in the upright image's pixels",
         }
     }
