@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::fetch::{FetchError, Fetcher};
+use crate::pool::WorkerSlot;
 
 /// The request body, by kind (from its `Content-Type`).
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +156,7 @@ pub struct Context {
     pub call: CallInfo,
     services: Arc<Services>,
     cancel: CancellationToken,
+    worker: Arc<WorkerSlot>,
 }
 
 impl Context {
@@ -163,7 +165,13 @@ impl Context {
             call,
             services,
             cancel,
+            worker: Arc::default(),
         }
+    }
+
+    /// The worker slot the pool runs this call in (see [`WorkerSlot::idle`]).
+    pub fn worker(&self) -> Arc<WorkerSlot> {
+        Arc::clone(&self.worker)
     }
 
     /// Server-wide limits on input images (`--max-image-pixels`).
@@ -212,12 +220,19 @@ impl Context {
         let fetcher = Arc::clone(&self.services.fetcher);
         let cancel = self.cancel.clone();
         let url = url.to_owned();
-        let result = self.services.runtime.block_on(async move {
-            tokio::select! {
-                result = fetcher.get(&url) => Some(result),
-                () = cancel.cancelled() => None,
-            }
-        });
+        let runtime = &self.services.runtime;
+        // The worker goes back to the pool while this thread waits on the network.
+        let result = self
+            .worker
+            .idle(runtime, &self.cancel, || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        result = fetcher.get(&url) => Some(result),
+                        () = cancel.cancelled() => None,
+                    }
+                })
+            })
+            .flatten();
         match result {
             Some(Ok(body)) => Ok(body),
             Some(Err(error)) => Err(prefixed(what, error.into())),
@@ -238,12 +253,18 @@ impl Context {
         let cancel = self.cancel.clone();
         let url = url.to_owned();
         let content_type = content_type.to_owned();
-        let result = self.services.runtime.block_on(async move {
-            tokio::select! {
-                result = fetcher.put(&url, body, &content_type) => Some(result),
-                () = cancel.cancelled() => None,
-            }
-        });
+        let runtime = &self.services.runtime;
+        let result = self
+            .worker
+            .idle(runtime, &self.cancel, || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        result = fetcher.put(&url, body, &content_type) => Some(result),
+                        () = cancel.cancelled() => None,
+                    }
+                })
+            })
+            .flatten();
         match result {
             Some(result) => result.map_err(|error| prefixed(what, error.into())),
             None => self.check_cancelled(),

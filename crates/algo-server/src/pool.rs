@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -40,6 +40,52 @@ struct Inner {
     running: Arc<Semaphore>,
     admitted: AtomicUsize,
     tracker: TaskTracker,
+}
+
+/// The worker a running call holds, which it can hand back while it waits on the
+/// network (see [`WorkerSlot::idle`]) so waiting never keeps CPU work from running.
+#[derive(Default)]
+pub struct WorkerSlot {
+    held: std::sync::Mutex<Option<(Arc<Semaphore>, OwnedSemaphorePermit)>>,
+}
+
+impl WorkerSlot {
+    fn hold(&self, running: Arc<Semaphore>, permit: OwnedSemaphorePermit) {
+        *self.lock() = Some((running, permit));
+    }
+
+    fn release(&self) -> Option<Arc<Semaphore>> {
+        self.lock().take().map(|(running, _permit)| running)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Arc<Semaphore>, OwnedSemaphorePermit)>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `wait` (blocking I/O of the calling worker thread) with the worker handed
+    /// back to the pool, then takes a worker again, giving up if `cancel` fires first.
+    /// Returns `None` when cancelled while waiting for the worker.
+    pub fn idle<T>(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        cancel: &CancellationToken,
+        wait: impl FnOnce() -> T,
+    ) -> Option<T> {
+        let Some(running) = self.release() else {
+            return Some(wait());
+        };
+        let value = wait();
+        let again = runtime.block_on(async {
+            tokio::select! {
+                permit = Arc::clone(&running).acquire_owned() => permit.ok(),
+                () = cancel.cancelled() => None,
+            }
+        })?;
+        self.hold(running, again);
+        Some(value)
+    }
 }
 
 /// A place in the pool (running or queued), held until the work has really ended.
@@ -135,6 +181,24 @@ impl Admission {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        self.run_in_slot(timeout, cancel, gate, Arc::default(), job)
+            .await
+    }
+
+    /// [`Admission::run_gated`] with the worker kept in `slot`, which the job may hand
+    /// back while it waits on the network ([`WorkerSlot::idle`]).
+    pub async fn run_in_slot<T, F>(
+        self,
+        timeout: Duration,
+        cancel: CancellationToken,
+        gate: Option<Arc<Semaphore>>,
+        slot: Arc<WorkerSlot>,
+        job: F,
+    ) -> Result<T, RunError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
         let _cancel_on_exit = cancel.clone().drop_guard();
         let deadline = tokio::time::Instant::now() + timeout;
         let gate_permit = match gate {
@@ -148,18 +212,22 @@ impl Admission {
             },
         };
         let running = Arc::clone(&self.inner.running);
-        let permit = match tokio::time::timeout_at(deadline, running.acquire_owned()).await {
+        let permit = match tokio::time::timeout_at(deadline, Arc::clone(&running).acquire_owned())
+            .await
+        {
             Ok(Ok(permit)) => permit,
             Ok(Err(_closed)) => return Err(RunError::Panicked("the worker pool is closed".into())),
             Err(_) => return Err(RunError::Timeout(timeout)),
         };
+        slot.hold(Arc::clone(&running), permit);
         let tracker = self.inner.tracker.clone();
         let handle = tracker.spawn_blocking(move || {
-            // Both are released when the work really ends, not when the caller gives up.
-            let _permit = permit;
+            // All are released when the work really ends, not when the caller gives up.
             let _gate_permit = gate_permit;
             let _admission = self;
-            job()
+            let value = job();
+            slot.release();
+            value
         });
         match tokio::time::timeout_at(deadline, handle).await {
             Ok(Ok(value)) => Ok(value),

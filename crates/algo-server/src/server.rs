@@ -239,10 +239,11 @@ async fn call_algorithm(
     let ctx = Context::new(call, Arc::clone(&state.services), cancel.clone());
     let full_name = format!("{}/{}/{version}", algorithm.owner(), algorithm.name());
     let gate = algorithm.gate();
+    let worker = ctx.worker();
     let run = async move {
         let started = Instant::now();
         let outcome = admission
-            .run_gated(options.timeout, cancel, gate, move || {
+            .run_in_slot(options.timeout, cancel, gate, worker, move || {
                 algorithm.call(input, &ctx)
             })
             .await

@@ -144,3 +144,47 @@ async fn a_call_over_capacity_is_refused_before_its_body_is_read() {
     let first = busy.await.expect("task").expect("the running call");
     assert_eq!(first.status(), StatusCode::OK);
 }
+
+/// A call waiting on a slow URL hands its worker back: with one worker, Echo answers
+/// while FaceDetection still waits for its image (before, Echo waited for it to end).
+#[tokio::test]
+async fn a_call_waiting_on_a_url_does_not_hold_a_worker() {
+    let origin = common::Origin::start().await;
+    let server = std::sync::Arc::new(Server::start(&[
+        "--workers",
+        "1",
+        "--allow-fetch-host",
+        "127.0.0.1",
+    ]));
+    let image = origin.url("/slow/1500/astronaut.jpg");
+    let detecting = {
+        let server = std::sync::Arc::clone(&server);
+        tokio::spawn(async move {
+            let reply = server
+                .call_json(
+                    "/v1/algo/blueprints/FaceDetection",
+                    &serde_json::json!({ "image": image }),
+                )
+                .await;
+            (reply, Instant::now())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.in_flight().await == 0 {
+        assert!(Instant::now() < deadline, "the fetch never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, reply) = server
+        .call_json("/v1/algo/blueprints/Echo", &serde_json::json!("meanwhile"))
+        .await;
+    let echo_done = Instant::now();
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["result"], "meanwhile", "{reply}");
+    let ((status, reply), detected) = detecting.await.expect("task");
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(reply["result"]["faces"].is_array(), "{reply}");
+    assert!(
+        echo_done < detected,
+        "Echo waited for the fetch: the worker was held"
+    );
+}

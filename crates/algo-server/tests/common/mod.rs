@@ -207,7 +207,8 @@ pub fn iou(a: &Value, b: &Value) -> f64 {
 }
 
 /// A small HTTP server standing in for S3 and for hostile redirects:
-/// `/images/{name}` serves a fixture, `/redirect?to=URL` answers 302.
+/// `/images/{name}` serves a fixture, `/slow/{millis}/{name}` serves it after a pause,
+/// `/redirect?to=URL` answers 302.
 pub struct Origin {
     pub base: String,
     task: tokio::task::JoinHandle<()>,
@@ -223,6 +224,17 @@ impl Origin {
             .route(
                 "/images/{name}",
                 get(|Path(name): Path<String>| async move {
+                    match std::fs::read(fixtures_dir().join("images").join(&name)) {
+                        Ok(bytes) => ([(header::CONTENT_TYPE, "image/jpeg")], Bytes::from(bytes))
+                            .into_response(),
+                        Err(_) => StatusCode::NOT_FOUND.into_response(),
+                    }
+                }),
+            )
+            .route(
+                "/slow/{millis}/{name}",
+                get(|Path((millis, name)): Path<(u64, String)>| async move {
+                    tokio::time::sleep(Duration::from_millis(millis)).await;
                     match std::fs::read(fixtures_dir().join("images").join(&name)) {
                         Ok(bytes) => ([(header::CONTENT_TYPE, "image/jpeg")], Bytes::from(bytes))
                             .into_response(),
