@@ -85,6 +85,14 @@ impl AlgoError {
             message: message.into(),
         }
     }
+
+    /// The error with its message prefixed by the input it is about.
+    pub fn prefixed(self, what: &str) -> Self {
+        Self {
+            message: format!("{what}: {}", self.message),
+            ..self
+        }
+    }
 }
 
 impl From<FetchError> for AlgoError {
@@ -115,6 +123,13 @@ pub trait Algorithm: Send + Sync + 'static {
     /// server waits for a permit before giving the call a worker thread, so calls
     /// queued for the resource never hold workers other algorithms need.
     fn gate(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        None
+    }
+
+    /// The URL `input` asks the result to be written to, if any. The server checks it
+    /// (scheme, the addresses its host resolves to) before any work, and before it
+    /// answers an `output=void` call, so a refused URL is reported to the caller.
+    fn output_url(&self, _input: &Input) -> Option<String> {
         None
     }
 }
@@ -273,8 +288,5 @@ impl Context {
 }
 
 fn prefixed(what: &str, error: AlgoError) -> AlgoError {
-    AlgoError {
-        message: format!("{what}: {}", error.message),
-        ..error
-    }
+    error.prefixed(what)
 }

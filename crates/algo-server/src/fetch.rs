@@ -330,6 +330,31 @@ impl Fetcher {
         Ok(())
     }
 
+    /// Checks `url` as a fetch or upload will, resolving a host name now: for a URL used
+    /// only after long work (an `output_url`), so a refused host fails the call at once
+    /// instead of after the work. The fetch itself checks again when it connects.
+    pub async fn preflight(&self, url: &str) -> Result<Url, FetchError> {
+        let parsed = self.check(url)?;
+        if let Some(url::Host::Domain(host)) = parsed.host() {
+            let port = parsed.port_or_known_default().unwrap_or(80);
+            let addresses = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|error| FetchError::Transport {
+                    url: redacted(&parsed),
+                    reason: format!("cannot resolve {host}: {error}"),
+                })?;
+            for address in addresses {
+                if let Some(refusal) = self.policy.refusal(host, address.ip()) {
+                    return Err(FetchError::Refused {
+                        url: redacted(&parsed),
+                        refusal,
+                    });
+                }
+            }
+        }
+        Ok(parsed)
+    }
+
     /// Parses `url` and checks its scheme and, for IP literals, its address. Names are
     /// checked when they resolve.
     pub fn check(&self, url: &str) -> Result<Url, FetchError> {

@@ -227,6 +227,16 @@ async fn call_algorithm(
         .map_err(|busy| CallError::Busy(busy.to_string()))?;
     let body = read_body(body, state.max_body_bytes).await?;
     let input = protocol::parse_input(headers.get(header::CONTENT_TYPE), body)?;
+    if let Some(url) = algorithm.output_url(&input)
+        && let Err(error) = state.services.fetcher.preflight(&url).await
+    {
+        let error = AlgoError::from(error).prefixed("input field `output_url`");
+        return Ok(protocol::algorithm_reply(
+            Err(error),
+            Duration::ZERO,
+            options.output,
+        ));
+    }
 
     let request_id = request_id(&headers);
     let cancel = CancellationToken::new();

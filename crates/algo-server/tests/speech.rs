@@ -254,6 +254,35 @@ async fn media_over_the_length_limit_is_refused_before_decoding() {
     );
 }
 
+/// `output_url` is checked (its host resolved and classified) before the media is
+/// fetched or transcribed: a refused host fails the call at once.
+#[tokio::test]
+async fn a_refused_output_url_fails_before_any_work() {
+    let server = start(&[]);
+    for (output_url, says) in [
+        ("http://localhost:9/out.json", "loopback"),
+        ("http://169.254.169.254/latest/out.json", "link-local"),
+    ] {
+        let (status, reply) = server
+            .call_json(
+                &format!("{ALGO}?output=void"),
+                &json!({"url": "http://127.0.0.1:9/x.mp4", "output_url": output_url}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["error"]["error_type"], "InputError", "{reply}");
+        let message = error_message(&reply);
+        assert!(
+            message.starts_with("input field `output_url`") && message.contains(says),
+            "{message}"
+        );
+        assert!(
+            !message.contains("x.mp4"),
+            "the media was never fetched: {message}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn bad_options_name_the_field() {
     let server = start(&[]);

@@ -123,6 +123,10 @@ impl Algorithm for SpeechToText {
         self.gate.clone()
     }
 
+    fn output_url(&self, input: &Input) -> Option<String> {
+        output_url(input).ok().flatten()
+    }
+
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
         // Read first: once it is known, every later failure is written there too.
         let output_url = output_url(&input)?;
