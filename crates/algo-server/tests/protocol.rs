@@ -391,3 +391,49 @@ async fn sigterm_lets_in_flight_calls_finish() {
         .expect("server exits");
     assert!(status.success(), "{status:?}");
 }
+
+/// A panic in one call (a decoder bug, say) becomes that call's `AlgorithmError`; the
+/// worker is replaced and the server goes on. The release profile unwinds too
+/// (`the_release_profile_unwinds`), so this holds for what ships.
+#[tokio::test]
+async fn a_panicking_call_gets_an_error_and_the_server_lives_on() {
+    let server = Server::start(&["--workers", "1"]);
+    for _ in 0..3 {
+        let (status, reply) = server
+            .call_json("/v1/algo/blueprints/Crash", &json!("boom"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["error"]["error_type"], "AlgorithmError", "{reply}");
+        assert!(
+            error_message(&reply).contains("crashed: Crash was called with"),
+            "{reply}"
+        );
+    }
+    // The one worker was freed each time: other calls still run.
+    let (status, reply) = server
+        .call_json("/v1/algo/blueprints/Echo", &json!("alive"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["result"], "alive");
+    assert_eq!(server.in_flight().await, 0);
+}
+
+/// `panic = "abort"` would end the process at the first panic, whatever the pool does.
+#[test]
+fn the_release_profile_unwinds() {
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"),
+    )
+    .expect("workspace Cargo.toml");
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("a [profile.release] section");
+    assert!(
+        release
+            .lines()
+            .any(|line| line.trim() == "panic = \"unwind\""),
+        "[profile.release] must set panic = \"unwind\":\n{release}"
+    );
+}

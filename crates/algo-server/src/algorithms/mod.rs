@@ -1,6 +1,7 @@
 //! The algorithms algo-server hosts. To add one: implement [`Algorithm`] in a module
 //! here and register it in [`registry`].
 
+pub mod crash;
 pub mod echo;
 pub mod face;
 pub mod images;
@@ -38,6 +39,7 @@ pub fn registry(config: &Config) -> Registry {
     registry.register(Arc::new(predict::Predict::from_config(config)));
     if config.enable_test_algorithms {
         registry.register(Arc::new(sleep::Sleep));
+        registry.register(Arc::new(crash::Crash));
     }
     registry
 }
