@@ -26,6 +26,11 @@ pub struct Config {
     )]
     pub api_keys: Vec<String>,
 
+    /// A file of API keys, one per line (blank lines and `#` comments skipped): keeps
+    /// keys out of the command line, which other users can read in /proc/PID/cmdline.
+    #[arg(long, env = "ALGO_SERVER_API_KEY_FILE")]
+    pub api_key_file: Option<std::path::PathBuf>,
+
     /// Accept calls without a key when no --api-key is configured (local use only: refused
     /// unless --listen is a loopback address).
     #[arg(long)]
@@ -151,6 +156,8 @@ pub enum ConfigError {
     NoKeys,
     #[error("--api-key (or ALGO_SERVER_API_KEYS) holds an empty key")]
     EmptyKey,
+    #[error("cannot read --api-key-file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
     #[error(
         "--allow-anonymous with --listen {0}: anyone who reaches that address could run every \
          algorithm. Give --api-key, listen on 127.0.0.1, or add --allow-anonymous-on-network"
@@ -173,6 +180,31 @@ impl Config {
             "--listen",
             "127.0.0.1:0",
         ])
+    }
+
+    /// The configuration with the keys of `--api-key-file` added to `--api-key`'s.
+    pub fn with_key_file(mut self) -> Result<Self, ConfigError> {
+        let Some(path) = &self.api_key_file else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::KeyFile {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        let keys: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        if keys.is_empty() {
+            return Err(ConfigError::KeyFile {
+                path: path.display().to_string(),
+                reason: "it holds no key (one per line)".into(),
+            });
+        }
+        self.api_keys.extend(keys);
+        Ok(self)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -61,6 +61,7 @@ pub struct AppState {
 /// Validates `config`, binds, prints `algo-server listening on http://ADDR` on stdout,
 /// and serves the algorithms `config` enables until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    let config = config.with_key_file()?;
     config.validate()?;
     let listener =
         TcpListener::bind(config.listen)

@@ -437,3 +437,40 @@ fn the_release_profile_unwinds() {
         "[profile.release] must set panic = \"unwind\":\n{release}"
     );
 }
+
+/// Keys from `--api-key-file` work, and never appear on the command line that other
+/// users can read (the server re-executes itself at start: the file survives that).
+#[tokio::test]
+async fn keys_from_a_file_stay_out_of_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("algo-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("keys");
+    std::fs::write(&file, "# callers\nsimFILEKEY42\n\n").expect("key file");
+    let server = Server::start_raw(&["--api-key-file", file.to_str().expect("UTF-8")])
+        .expect("starts with the key file");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.pid())).expect("cmdline");
+    assert!(!String::from_utf8_lossy(&cmdline).contains("simFILEKEY42"));
+    let reply = client()
+        .post(server.url("/v1/algo/blueprints/Echo"))
+        .header(header::AUTHORIZATION, "Simple simFILEKEY42")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("\"hi\"")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(reply.status(), StatusCode::OK);
+    let refused = client()
+        .post(server.url("/v1/algo/blueprints/Echo"))
+        .header(header::AUTHORIZATION, "Simple simOTHER")
+        .body("hi")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    std::fs::write(&file, "# none\n").expect("empty key file");
+    let error = Server::start_raw(&["--api-key-file", file.to_str().expect("UTF-8")])
+        .err()
+        .expect("an empty key file is refused");
+    assert!(error.contains("holds no key"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
