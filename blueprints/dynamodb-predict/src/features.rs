@@ -20,11 +20,14 @@ pub struct Candidate {
     pub sequence_number: String,
     pub table: String,
     pub keys: HashMap<String, AttributeValue>,
-    /// Feature name -> value, in the model's order.
+    /// Attribute name -> value, in `FEATURES` order.
     pub features: Vec<(String, f64)>,
     /// The attribute values the prediction was made from, for the write condition.
     pub feature_attributes: Vec<(String, AttributeValue)>,
     pub fingerprint: String,
+    /// About the bytes of the item without the prediction attribute, for DynamoDB's
+    /// 400 KB item limit.
+    pub item_bytes: usize,
 }
 
 /// The record as a [`Candidate`] for the model, or its outcome already: skipped
@@ -56,7 +59,7 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Result<Candidate, 
     };
     let mut features = Vec::with_capacity(settings.features.len());
     let mut feature_attributes = Vec::with_capacity(settings.features.len());
-    for name in &settings.features {
+    for name in settings.features.attributes() {
         let value = match new_image.get(name) {
             None => {
                 return Err(invalid(format!("feature attribute {name:?} is missing")));
@@ -70,14 +73,14 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Result<Candidate, 
             )));
         };
         match text.parse::<f64>() {
-            Ok(number) if number.is_finite() => features.push((name.clone(), number)),
+            Ok(number) if number.is_finite() => features.push((name.to_owned(), number)),
             _ => {
                 return Err(invalid(format!(
                     "feature attribute {name:?} is {text:?}, not a finite number"
                 )));
             }
         }
-        feature_attributes.push((name.clone(), value.clone()));
+        feature_attributes.push((name.to_owned(), value.clone()));
     }
     let fingerprint = fingerprint(&settings.model, &features);
     let stored = match new_image.get(&settings.prediction_attribute) {
@@ -101,6 +104,11 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Result<Candidate, 
         features,
         feature_attributes,
         fingerprint,
+        item_bytes: new_image
+            .iter()
+            .filter(|(name, _)| name.as_str() != settings.prediction_attribute)
+            .map(|(name, value)| name.len() + crate::writer::attribute_bytes(&value.clone().into()))
+            .sum(),
     })
 }
 

@@ -13,6 +13,7 @@ use lambda_runtime::LambdaEvent;
 use crate::Settings;
 use crate::batch::{Predicted, predict_all};
 use crate::features::{Candidate, classify};
+use crate::model_check::{ModelCheck, ModelMismatch, check_model};
 use crate::writer::PredictionWriter;
 
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
@@ -24,17 +25,35 @@ pub struct Predictor {
     pub dynamodb: DynamoDb,
 }
 
+/// Why the function cannot start; each message names the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Client(#[from] ClientStartError),
+    #[error(transparent)]
+    Model(#[from] ModelMismatch),
+}
+
 impl Predictor {
+    /// The cold start: the key, the clients, then `MODEL` and `FEATURES` checked
+    /// against what the model takes ([`check_model`]).
     pub async fn connect(
         settings: Settings,
         aws: &blueprint_core::lambda::SdkConfig,
-    ) -> Result<Self, ClientStartError> {
+    ) -> Result<Self, StartError> {
         let algorithms = AlgorithmClient::connect(&settings.algorithmia, aws).await?;
-        Ok(Self {
+        let predictor = Self {
             settings,
             algorithms,
             dynamodb: DynamoDb::new(aws),
-        })
+        };
+        predictor.check_model().await?;
+        Ok(predictor)
+    }
+
+    /// Checks `MODEL` and `FEATURES` against the model the endpoint serves.
+    pub async fn check_model(&self) -> Result<ModelCheck, ModelMismatch> {
+        check_model(&self.algorithms, &self.settings).await
     }
 }
 
@@ -70,15 +89,8 @@ pub async fn handle_batch(
     if candidates.is_empty() {
         return report.into_dynamodb_response();
     }
-    let (predictions, calls) = predict_all(
-        &predictor.algorithms,
-        &settings.algorithm,
-        &settings.model,
-        &candidates,
-        settings.max_batch_size,
-        deadline,
-    )
-    .await;
+    let (predictions, calls) =
+        predict_all(&predictor.algorithms, settings, &candidates, deadline).await;
     tracing::info!(records = candidates.len(), calls, "predicted");
 
     let writer = PredictionWriter {

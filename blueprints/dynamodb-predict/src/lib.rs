@@ -8,8 +8,10 @@
 pub mod batch;
 pub mod features;
 mod handler;
+pub mod model_check;
 mod settings;
 pub mod writer;
 
-pub use handler::{Predictor, handle, handle_batch};
-pub use settings::Settings;
+pub use handler::{Predictor, StartError, handle, handle_batch};
+pub use model_check::{ModelCheck, ModelMismatch};
+pub use settings::{FeatureMap, Settings};

@@ -178,6 +178,12 @@ async fn make_thumbnail(
     let failed = |e: &dyn std::fmt::Display| Outcome::Failed {
         error: format!("{size}: {e}"),
     };
+    // S3 would refuse the write for good: no call made for it.
+    if let Err(limit) = source.check_output(&key) {
+        return Outcome::Rejected {
+            error: format!("{size}: {limit}"),
+        };
+    }
     match output_is_current(&thumbnailer.s3, output_bucket, &key, source).await {
         Ok(true) => {
             return Outcome::Skipped {
@@ -236,6 +242,6 @@ async fn make_thumbnail(
     .await;
     match written {
         Ok(()) => Outcome::Done { outputs: vec![key] },
-        Err(e) => failed(&e),
+        Err(e) => Outcome::from(e).about(size),
     }
 }

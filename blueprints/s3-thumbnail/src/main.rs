@@ -1,10 +1,11 @@
 use blueprint_core::env::process_env;
-use blueprint_core::lambda::{aws_config, init_tracing};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use blueprint_core::lambda::{ColdStartError, aws_config, init_tracing};
+use lambda_runtime::{LambdaEvent, run, service_fn};
 use s3_thumbnail::{Settings, Thumbnailer, handle};
 
+/// A failed cold start prints the error's message (naming the setting and the fix).
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), ColdStartError> {
     init_tracing();
     let settings = Settings::from_env(process_env)?;
     let aws = aws_config().await;
@@ -13,4 +14,5 @@ async fn main() -> Result<(), Error> {
         handle(event, &thumbnailer)
     }))
     .await
+    .map_err(ColdStartError::runtime)
 }

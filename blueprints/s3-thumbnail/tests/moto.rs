@@ -381,3 +381,42 @@ async fn a_twenty_record_event_runs_with_bounded_concurrency() {
     let most = gateway.counters.max_in_flight.load(Ordering::SeqCst);
     assert!((1..=4).contains(&most), "{most} calls in flight");
 }
+
+/// Outputs S3 would refuse for good (moto accepts them) are rejected before any call:
+/// a thumbnail key over 1,024 bytes, and metadata over 2 KB (a long non-ASCII source
+/// key, stored percent-encoded). The invocation succeeds; nothing is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_over_s3s_limits_are_rejected_before_any_call() {
+    let world = world().await;
+    let long = format!("uploads/{}.jpg", "a".repeat(1000));
+    let unicode = format!("uploads/{}.jpg", "写".repeat(300));
+    assert!(
+        long.len() <= 1024 && unicode.len() <= 1024,
+        "valid source keys"
+    );
+    put(&world, &long, astronaut(), "image/jpeg").await;
+    put(&world, &unicode, astronaut(), "image/jpeg").await;
+    let gateway = Gateway::start(&world.server.url, Arc::new(|_: &[u8]| None)).await;
+    let thumbs = thumbnailer(&world, &gateway.url, &[("THUMBNAIL_SIZES", "100x100")]).await;
+    let report = handle_notification(event(&world.bucket, &[&long, &unicode]), soon(), &thumbs)
+        .await
+        .expect("rejections do not fail the invocation");
+    assert!(
+        matches!(&report.records[0].outcome, Outcome::Rejected { error }
+            if error.contains("100x100: output key") && error.contains("over S3's 1024-byte key limit")),
+        "{report:?}"
+    );
+    assert!(
+        matches!(&report.records[1].outcome, Outcome::Rejected { error }
+            if error.contains("over S3's 2048-byte limit on user metadata")),
+        "{report:?}"
+    );
+    assert_eq!(gateway.counters.calls.load(Ordering::SeqCst), 0, "no call");
+    assert!(
+        !list(&world)
+            .await
+            .iter()
+            .any(|k| k.starts_with("thumbnails/")),
+        "nothing written"
+    );
+}

@@ -6,8 +6,8 @@ use blueprint_core::lambda::{Diagnostic, deadline};
 use blueprint_core::report::{Outcome, Report};
 use blueprint_core::s3_event::{S3Notification, S3ObjectEvent};
 use blueprint_core::s3_objects::{
-    OutputObject, SourceObject, delete_object, get_bytes, head_source, output_is_current,
-    presign_get, presign_put, put_output,
+    OutputObject, SourceObject, check_key, delete_object, get_bytes, head_source,
+    output_is_current, presign_get, presign_put, put_output,
 };
 use blueprint_core::{AlgorithmClient, AlgorithmError, CallOptions, Input};
 use lambda_runtime::LambdaEvent;
@@ -145,6 +145,14 @@ async fn transcribe_record(
         };
     }
     let output_bucket = transcriber.output_bucket(&source.bucket);
+    // S3 would refuse an output for good: no call made for it.
+    for (extension, _) in OUTPUTS {
+        if let Err(limit) = source.check_output(&transcriber.output_key(&source.key, extension)) {
+            return Outcome::Rejected {
+                error: limit.to_string(),
+            };
+        }
+    }
     let marker = transcriber.output_key(&source.key, "json");
     match output_is_current(&transcriber.s3, output_bucket, &marker, &source).await {
         Ok(true) => return skip(format!("transcripts are current for ETag {}", source.etag)),
@@ -225,6 +233,14 @@ async fn start_async(
     deadline: Instant,
 ) -> Outcome {
     let pending = transcriber.pending_key(source);
+    // The server would PUT its result to a key S3 refuses, and the result be lost.
+    if let Err(limit) = check_key(&pending) {
+        return Outcome::Rejected {
+            error: format!(
+                "the async result's key: {limit} (set TRANSCRIBE_MODE=sync for such keys)"
+            ),
+        };
+    }
     let urls = async {
         let get = presign_get(
             &transcriber.s3,
@@ -289,7 +305,8 @@ async fn render_pending(transcriber: &Transcriber, bucket: &str, key: &str, rest
         content_type: None,
         size: 0,
     };
-    let body = match get_bytes(&transcriber.s3, bucket, key).await {
+    let limit = transcriber.algorithms.max_reply_bytes();
+    let body = match get_bytes(&transcriber.s3, bucket, key, limit).await {
         Ok(body) => body,
         Err(e) if e.not_found => {
             return Outcome::Skipped {
@@ -382,9 +399,7 @@ async fn write_outputs(
                     tracing::error!(key = %done, error = %cleanup, "could not remove a partial output");
                 }
             }
-            return Outcome::Failed {
-                error: e.to_string(),
-            };
+            return Outcome::from(e);
         }
         written.push(key);
     }

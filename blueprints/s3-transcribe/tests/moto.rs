@@ -334,3 +334,131 @@ async fn an_async_error_result_is_dropped_only_for_input_errors() {
         "the result is removed"
     );
 }
+
+/// An async result over `ALGORITHMIA_MAX_REPLY_BYTES` fails its record with the
+/// setting named, and stays for the retries; one under the cap is read as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_result_over_the_reply_cap_fails_naming_the_setting() {
+    let config = blueprint_testkit::moto_config().await;
+    let s3 = aws_sdk_s3::Client::new(&config);
+    let bucket = unique("capped");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let env: HashMap<&str, String> = HashMap::from([
+        // Never called: rendering a result reads S3 only.
+        ("ALGORITHMIA_API", "http://127.0.0.1:9".to_owned()),
+        ("ALGORITHMIA_API_KEY", "simLocal".to_owned()),
+        ("ALGORITHMIA_MAX_REPLY_BYTES", "4096".to_owned()),
+    ]);
+    let settings = Settings::from_env(|k| env.get(k).cloned()).expect("settings");
+    let transcriber = Transcriber {
+        algorithms: AlgorithmClient::new(&settings.algorithmia, ApiKey::new("simLocal"))
+            .expect("client"),
+        settings,
+        s3: s3.clone(),
+    };
+    let put = |key: String, body: String| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(&key)
+                .body(ByteStream::from(body.into_bytes()))
+                .send()
+                .await
+                .expect("put the result");
+            key
+        }
+    };
+    let big = json!({"text": "word ".repeat(2000), "segments": []}).to_string();
+    assert!(big.len() > 4096);
+    let huge = put(
+        format!("transcripts/.pending/{bucket}/talks/long.mp4.etag1.json"),
+        big,
+    )
+    .await;
+    let failure = handle_notification(event(&bucket, &huge), soon(), &transcriber)
+        .await
+        .expect_err("the record fails");
+    assert_eq!(failure.error_type, "Retryable.RecordsFailed");
+    assert!(
+        failure
+            .error_message
+            .contains("over ALGORITHMIA_MAX_REPLY_BYTES (4096 bytes)"),
+        "{}",
+        failure.error_message
+    );
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("list");
+    assert!(
+        listed
+            .contents()
+            .iter()
+            .any(|o| o.key() == Some(huge.as_str())),
+        "the result is kept for the retries"
+    );
+
+    let small = put(
+        format!("transcripts/.pending/{bucket}/talks/short.mp4.etag2.json"),
+        json!({"error": {"message": "the media has no audio track", "error_type": "InputError"}})
+            .to_string(),
+    )
+    .await;
+    let report = handle_notification(event(&bucket, &small), soon(), &transcriber)
+        .await
+        .expect("handled");
+    assert!(
+        matches!(&report.records[0].outcome, Outcome::Rejected { error } if error.contains("no audio")),
+        "{report:?}"
+    );
+}
+
+/// A source key whose transcript keys would be over S3's 1,024-byte limit is rejected
+/// before any call (the API here is unreachable: a call would fail the record instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_over_s3s_key_limit_are_rejected_before_any_call() {
+    let config = blueprint_testkit::moto_config().await;
+    let s3 = aws_sdk_s3::Client::new(&config);
+    let bucket = unique("longkeys");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let key = format!("media/{}.mp4", "a".repeat(1010));
+    assert!(key.len() <= 1024, "a valid source key");
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(ByteStream::from_static(b"not really media"))
+        .send()
+        .await
+        .expect("upload");
+    let env: HashMap<&str, String> = HashMap::from([
+        ("ALGORITHMIA_API", "http://127.0.0.1:9".to_owned()),
+        ("ALGORITHMIA_API_KEY", "simLocal".to_owned()),
+    ]);
+    let settings = Settings::from_env(|k| env.get(k).cloned()).expect("settings");
+    let transcriber = Transcriber {
+        algorithms: AlgorithmClient::new(&settings.algorithmia, ApiKey::new("simLocal"))
+            .expect("client"),
+        settings,
+        s3,
+    };
+    let report = handle_notification(event(&bucket, &key), soon(), &transcriber)
+        .await
+        .expect("a rejection does not fail the invocation");
+    assert!(
+        matches!(&report.records[0].outcome, Outcome::Rejected { error }
+            if error.contains("over S3's 1024-byte key limit")),
+        "{report:?}"
+    );
+}

@@ -286,7 +286,14 @@ fn fetch_host(text: &str) -> Result<String, String> {
     }
     let host = if let Some(rest) = text.strip_prefix('[') {
         match rest.split_once(']') {
-            Some((ip, port)) if port.is_empty() || port[1..].parse::<u16>().is_ok() => ip,
+            Some((ip, port))
+                if port.is_empty()
+                    || port
+                        .strip_prefix(':')
+                        .is_some_and(|port| port.parse::<u16>().is_ok()) =>
+            {
+                ip
+            }
             _ => return refuse("is not [IPv6] or [IPv6]:port"),
         }
     } else if text.matches(':').count() == 1 {
@@ -325,6 +332,9 @@ mod tests {
             "host:port",
             "[::1]:x",
             "1:2:zz",
+            // Found by fuzz/fetch_policy: a multi-byte character after `]` once panicked.
+            "[::1]\u{e9}",
+            "[::1]x80",
         ] {
             let error = fetch_host(bad).expect_err(bad);
             assert!(error.contains("as written in URLs"), "{error}");

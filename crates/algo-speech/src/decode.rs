@@ -106,7 +106,24 @@ impl MediaError {
 /// Decodes media held in memory.
 pub fn decode(media: &[u8], limits: DecodeLimits) -> Result<Audio, MediaError> {
     let bytes = media.len() as u64;
-    decode_source(Box::new(Cursor::new(media)), bytes, &Hint::new(), limits)
+    contained(|| decode_source(Box::new(Cursor::new(media)), bytes, &Hint::new(), limits))
+}
+
+/// Runs a decode, turning a panic inside a codec library into [`MediaError::Corrupt`]:
+/// the media is at fault (an `InputError` for the caller, not a failed call). Found by
+/// fuzz/media_decode: symphonia's FLAC decoder overflows on crafted LPC data, a panic
+/// wherever overflow checks are on (debug builds; its release builds wrap).
+fn contained(decode: impl FnOnce() -> Result<Audio, MediaError>) -> Result<Audio, MediaError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(MediaError::Corrupt(format!(
+            "the decoder failed on it ({reason})"
+        )))
+    })
 }
 
 /// Decodes a media file; its extension helps pick the format.
@@ -120,7 +137,7 @@ pub fn decode_file(path: &Path, limits: DecodeLimits) -> Result<Audio, MediaErro
     if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(extension);
     }
-    decode_source(Box::new(file), bytes, &hint, limits)
+    contained(|| decode_source(Box::new(file), bytes, &hint, limits))
 }
 
 fn decode_source(
@@ -363,11 +380,18 @@ impl MonoSink {
         self.budget
             .check(self.source_frames as f64 / f64::from(self.rate))?;
         self.mono.clear();
-        self.mono.extend(
-            self.interleaved
-                .chunks_exact(channels)
-                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
-        );
+        self.mono
+            .extend(self.interleaved.chunks_exact(channels).map(|frame| {
+                let mixed = frame.iter().sum::<f32>() / channels as f32;
+                // Float PCM may hold NaN, infinities or values far out of range: they
+                // poisoned the resampler's FFT (a panic in rubato, found by
+                // fuzz/media_decode) and would reach Whisper. Clip them instead.
+                if mixed.is_finite() {
+                    mixed.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
+            }));
         self.resampler.push(&self.mono, &mut self.samples)?;
         Ok(())
     }
@@ -465,6 +489,27 @@ mod tests {
             error.to_string().contains("--max-media-samples-per-byte"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn float_pcm_with_nan_infinity_and_huge_values_is_clipped_not_a_panic() {
+        // 32-bit float WAV (format 3) at 11025 Hz, so the samples go through the FFT
+        // resampler: NaN, infinities and 3e38 once made rubato panic.
+        let mut media = wav(11_025, 1, 0, &[]);
+        let bad = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3e38, -3e38, 0.5];
+        let payload: Vec<u8> = (0..11_025)
+            .flat_map(|i| bad[i % bad.len()].to_le_bytes())
+            .collect();
+        media[20..22].copy_from_slice(&3u16.to_le_bytes()); // IEEE float
+        media[28..32].copy_from_slice(&(11_025u32 * 4).to_le_bytes());
+        media[32..34].copy_from_slice(&4u16.to_le_bytes());
+        media[34..36].copy_from_slice(&32u16.to_le_bytes());
+        media[40..44].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        media[4..8].copy_from_slice(&(36 + payload.len() as u32).to_le_bytes());
+        media.extend_from_slice(&payload);
+        let audio = decode(&media, DecodeLimits::default()).expect("decodes");
+        assert!((audio.duration - 1.0).abs() < 1e-6, "{}", audio.duration);
+        assert!(audio.samples.iter().all(|s| s.is_finite()));
     }
 
     #[test]

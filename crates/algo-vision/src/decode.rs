@@ -218,13 +218,21 @@ mod tests {
     fn checks_the_format_and_the_pixel_limit_before_decoding() {
         let unknown = decode(b"hello", "input image", Limits::default(), any_size).unwrap_err();
         assert!(matches!(unknown, Error::UnknownFormat { .. }), "{unknown}");
+        // A truncated GIF is read as GIF and refused as such, not as an unknown format.
         let gif = decode(
             b"GIF89a\x01\x00",
             "input image",
             Limits::default(),
             any_size,
         );
-        assert!(gif.is_err_and(|error| error.to_string().contains("is a GIF image")));
+        assert!(gif.is_err_and(|error| error.to_string().contains("GIF")));
+        let avif = decode(
+            b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00",
+            "input image",
+            Limits::default(),
+            any_size,
+        );
+        assert!(avif.is_err(), "AVIF is not read");
 
         let png = encode(&DynamicImage::new_rgb8(200, 100), Encoding::Png).expect("encode");
         let small = Limits {

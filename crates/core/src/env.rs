@@ -16,6 +16,11 @@ pub const ALGORITHMIA_API_KEY_KMS: &str = "ALGORITHMIA_API_KEY_KMS";
 pub const ALGORITHM: &str = "ALGORITHM";
 /// Cap on algorithm calls in flight per process.
 pub const ALGORITHMIA_MAX_CONCURRENCY: &str = "ALGORITHMIA_MAX_CONCURRENCY";
+/// Cap on the bytes read of one reply from the algorithm endpoint, or of one async
+/// result (`.pending` object); a bigger body fails its record without being read whole.
+pub const ALGORITHMIA_MAX_REPLY_BYTES: &str = "ALGORITHMIA_MAX_REPLY_BYTES";
+/// Set by Lambda: the function's memory in MB, which sizes the reply cap's default.
+pub const AWS_LAMBDA_FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
 /// Set by Lambda; the KMS encryption context of console-encrypted keys names it.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 

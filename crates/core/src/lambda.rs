@@ -18,6 +18,49 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// Why a blueprint could not start, as `main` returns it. Rust prints a `main` error
+/// with `Debug`; this one's `Debug` is the error's message (its `Display`: the text that
+/// names the setting and the fix), so the log says `Error: KMS denied decrypting
+/// ALGORITHMIA_API_KEY_KMS: ...` rather than `Error: Key(AccessDenied { .. })`.
+///
+/// Any error converts with `?`; the runtime's boxed error with [`ColdStartError::runtime`].
+pub struct ColdStartError {
+    message: String,
+}
+
+impl ColdStartError {
+    /// The error `lambda_runtime::run` ends with.
+    pub fn runtime(error: lambda_runtime::Error) -> Self {
+        Self {
+            message: format!("the Lambda runtime stopped: {error}"),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl<E: std::error::Error> From<E> for ColdStartError {
+    fn from(error: E) -> Self {
+        Self {
+            message: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ColdStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Display for ColdStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Deadlines below this are not epoch milliseconds (that would be before 2001) but a
 /// time budget: `cargo lambda watch` sends a constant `600000` (ten minutes).
 const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
@@ -54,6 +97,19 @@ pub fn diagnostic(retryable: bool, kind: &str, error: &dyn Display) -> Diagnosti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cold_start_error_debugs_as_its_message() {
+        let error = ColdStartError::from(crate::api_key::KeyError::AccessDenied {
+            detail: "not allowed".into(),
+        });
+        let printed = format!("{error:?}");
+        assert!(
+            printed.starts_with("KMS denied decrypting ALGORITHMIA_API_KEY_KMS: not allowed."),
+            "{printed}"
+        );
+        assert!(!printed.contains("AccessDenied {"), "{printed}");
+    }
 
     #[test]
     fn deadline_keeps_the_margin() {

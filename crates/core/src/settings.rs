@@ -5,18 +5,33 @@ use std::time::Duration;
 
 use crate::api_key::KeySource;
 use crate::env::{
-    ALGORITHMIA_API, ALGORITHMIA_MAX_CONCURRENCY, SettingsError, non_empty, positive,
+    ALGORITHMIA_API, ALGORITHMIA_MAX_CONCURRENCY, ALGORITHMIA_MAX_REPLY_BYTES,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE, SettingsError, non_empty, positive,
 };
 
 pub const DEFAULT_API: &str = "https://api.algorithmia.com";
 /// Algorithmia's default account concurrency.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 80;
+/// The memory assumed when Lambda does not say (a local run).
+const DEFAULT_MEMORY_MB: usize = 1024;
+/// A reply is held as bytes, then as parsed JSON and decoded base64 (about three
+/// times its size at once): an eighth of the memory leaves room for the rest.
+const REPLY_SHARE_OF_MEMORY: usize = 8;
+
+/// The default of `ALGORITHMIA_MAX_REPLY_BYTES` for a function of `memory_mb`: an
+/// eighth of it (32 MiB at 256 MB), at least 1 MiB.
+pub fn default_max_reply_bytes(memory_mb: Option<usize>) -> usize {
+    let memory = memory_mb.unwrap_or(DEFAULT_MEMORY_MB).max(1) << 20;
+    (memory / REPLY_SHARE_OF_MEMORY).max(1 << 20)
+}
 
 #[derive(Debug, Clone)]
 pub struct AlgorithmiaSettings {
     pub api: String,
     pub key: KeySource,
     pub max_concurrency: usize,
+    /// Most bytes read of one reply (or async result); see [`default_max_reply_bytes`].
+    pub max_reply_bytes: usize,
     /// Time allowed to connect to the API.
     pub connect_timeout: Duration,
 }
@@ -44,6 +59,13 @@ impl AlgorithmiaSettings {
             api: api.trim_end_matches('/').to_owned(),
             key: KeySource::from_env(&env)?,
             max_concurrency: positive(&env, ALGORITHMIA_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY)?,
+            max_reply_bytes: positive(
+                &env,
+                ALGORITHMIA_MAX_REPLY_BYTES,
+                default_max_reply_bytes(
+                    non_empty(&env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE).and_then(|m| m.parse().ok()),
+                ),
+            )?,
             connect_timeout: Duration::from_secs(5),
         })
     }
@@ -69,7 +91,35 @@ mod tests {
             .expect("valid");
         assert_eq!(s.api, DEFAULT_API);
         assert_eq!(s.max_concurrency, 80);
+        assert_eq!(s.max_reply_bytes, 128 << 20, "an eighth of 1024 MB");
         assert!(matches!(s.key, KeySource::Plain(_)));
+    }
+
+    #[test]
+    fn the_reply_cap_follows_the_functions_memory() {
+        let s = AlgorithmiaSettings::from_env(env_of(&[
+            (ALGORITHMIA_API_KEY, "k"),
+            (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, "256"),
+        ]))
+        .expect("valid");
+        assert_eq!(s.max_reply_bytes, 32 << 20);
+        assert_eq!(default_max_reply_bytes(Some(1)), 1 << 20, "at least 1 MiB");
+        let s = AlgorithmiaSettings::from_env(env_of(&[
+            (ALGORITHMIA_API_KEY, "k"),
+            (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, "256"),
+            (ALGORITHMIA_MAX_REPLY_BYTES, "1000"),
+        ]))
+        .expect("valid");
+        assert_eq!(s.max_reply_bytes, 1000);
+        let err = AlgorithmiaSettings::from_env(env_of(&[
+            (ALGORITHMIA_API_KEY, "k"),
+            (ALGORITHMIA_MAX_REPLY_BYTES, "lots"),
+        ]))
+        .expect_err("invalid");
+        assert!(
+            err.to_string().starts_with(ALGORITHMIA_MAX_REPLY_BYTES),
+            "{err}"
+        );
     }
 
     #[test]

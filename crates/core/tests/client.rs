@@ -19,6 +19,7 @@ fn settings(api: &str, max_concurrency: usize) -> AlgorithmiaSettings {
         api: api.to_owned(),
         key: KeySource::Plain(ApiKey::new(fake_api::KEY)),
         max_concurrency,
+        max_reply_bytes: 1 << 20,
         connect_timeout: Duration::from_secs(2),
     }
 }
@@ -384,4 +385,64 @@ async fn the_key_never_reaches_logs_errors_or_debug_output() {
     assert!(!seen.contains(fake_api::KEY), "key in errors: {seen}");
     // The client holds only the header, marked sensitive: its Debug says so.
     assert!(seen.contains("authorization: Sensitive"), "{seen}");
+}
+
+/// Replies are read up to `ALGORITHMIA_MAX_REPLY_BYTES` (1 MiB here) and no further:
+/// an announced 2 MiB reply is refused unread, an endless one stops at the cap, and
+/// neither is retried. An error reply is cut at the cap and keeps its status.
+#[tokio::test]
+async fn a_reply_over_the_cap_fails_without_being_read_whole() {
+    let api = fake_api::start().await;
+    let client = client(&api.url);
+    for name in ["Huge", "Endless"] {
+        let before = api.counters.attempts.load(Ordering::SeqCst);
+        let started = Instant::now();
+        let err = tokio::time::timeout(
+            Duration::from_secs(20),
+            client.call(
+                &algo(&format!("test/{name}")),
+                Input::Text("x".into()),
+                &CallOptions::default(),
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: the reply was read past the cap"))
+        .expect_err("over the cap");
+        assert!(
+            matches!(err, AlgorithmError::ReplyTooLarge { limit, .. } if limit == 1 << 20),
+            "{name}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("over ALGORITHMIA_MAX_REPLY_BYTES (1048576 bytes)"),
+            "{message}"
+        );
+        assert!(
+            !err.is_input_problem(),
+            "the record fails, it is not dropped"
+        );
+        assert!(matches!(
+            blueprint_core::report::Outcome::from(err),
+            blueprint_core::report::Outcome::Failed { .. }
+        ));
+        assert_eq!(
+            api.counters.attempts.load(Ordering::SeqCst) - before,
+            1,
+            "{name}: not retried"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{name}");
+    }
+    let client = client.with_retry(RetryPolicy::none());
+    let err = client
+        .call(
+            &algo("test/HugeError"),
+            Input::Text("x".into()),
+            &CallOptions::default(),
+        )
+        .await
+        .expect_err("500");
+    assert!(
+        matches!(&err, AlgorithmError::Server { status: 500, message, .. } if message.starts_with("worker exploded")),
+        "{err:?}"
+    );
 }

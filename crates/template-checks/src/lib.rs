@@ -8,6 +8,9 @@
 //!   every stream or queue (polled event sources on a SAM-generated role).
 //! - [`build_problems`]: every function is built by cargo-lambda from a real `[[bin]]`
 //!   of the workspace, for arm64 on `provided.al2023`.
+//! - [`concurrency_problems`]: every function's reserved concurrency and per-instance
+//!   cap on algorithm calls come from the parameters `ReservedConcurrency` and
+//!   `AlgorithmiaMaxConcurrency`, whose defaults fit an endpoint's default capacity.
 //! - [`samconfig_problems`]: each blueprint folder's own `samconfig.toml` has a
 //!   `default` env that builds, validates and deploys the folder's `template.yaml`,
 //!   and points SAM nowhere else, so `cd blueprints/<name> && sam build && sam deploy`
@@ -15,13 +18,17 @@
 //!
 //! Modules by job: `template` finds and reads the templates and evaluates
 //! CloudFormation intrinsics, `iam` checks grants, `functions` how functions are
-//! built, `samconfig` the SAM CLI config.
+//! built, `concurrency` the bounds on calls, `samconfig` the SAM CLI config.
 
+mod concurrency;
 mod functions;
 mod iam;
 mod samconfig;
 mod template;
 
+pub use concurrency::{
+    DEFAULT_ENDPOINT_CAPACITY, MAX_CONCURRENCY, RESERVED_CONCURRENCY, concurrency_problems,
+};
 pub use functions::{FunctionBuild, build_problems, functions, workspace_bins};
 pub use iam::{Finding, broad_grants, implicit_grants, is_unscoped_resource};
 pub use samconfig::{SAMCONFIG_ENV, samconfig_problems};

@@ -12,8 +12,8 @@ use std::sync::{Condvar, Mutex};
 
 use serde_yaml::Value;
 use template_checks::{
-    blueprint_dirs, blueprint_templates, broad_grants, build_problems, implicit_grants, load,
-    samconfig_problems, workspace_bins,
+    blueprint_dirs, blueprint_templates, broad_grants, build_problems, concurrency_problems,
+    implicit_grants, load, samconfig_problems, workspace_bins,
 };
 
 fn root() -> PathBuf {
@@ -260,6 +260,22 @@ fn no_event_source_grants_reads_of_every_stream_or_queue() {
         }
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+/// Item 5 of the reliability issue: calls across instances are bounded. Every function
+/// takes `ReservedConcurrency` (its `ReservedConcurrentExecutions`) and
+/// `AlgorithmiaMaxConcurrency` (its `ALGORITHMIA_MAX_CONCURRENCY`) as parameters,
+/// with defaults whose product fits Algorithmia's default account concurrency.
+#[test]
+fn every_function_bounds_its_calls_across_instances() {
+    let mut problems = Vec::new();
+    for template in templates() {
+        let doc = load(&template).expect("template");
+        for problem in concurrency_problems(&doc) {
+            problems.push(format!("{}: {problem}", relative(&template)));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

@@ -4,9 +4,13 @@
 //! that need AWS services call [`moto_config`]. Each test names its resources with
 //! [`unique`] because moto's state is shared by all tests of a run.
 
+mod cold_start;
 mod services;
 mod text;
 
+pub use cold_start::{
+    assert_cold_start_messages, assert_message, failed_cold_start, kms_ciphertext, moto_env,
+};
 pub use local_trigger::{StreamReader, lambda_event};
 pub use services::{
     AlgoServer, FailRule, Gateway, GatewayCounters, algo_server_bin, workspace_bin,

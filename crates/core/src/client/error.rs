@@ -76,6 +76,10 @@ pub enum AlgorithmError {
         status: u16,
         detail: String,
     },
+    #[error(
+        "the reply from {algorithm} is over ALGORITHMIA_MAX_REPLY_BYTES ({limit} bytes): not read further. Ask the algorithm for a smaller result, or raise ALGORITHMIA_MAX_REPLY_BYTES with the function's memory"
+    )]
+    ReplyTooLarge { algorithm: String, limit: usize },
     #[error("the result does not decode as {expected}: {detail}")]
     Decode {
         expected: &'static str,
@@ -127,6 +131,7 @@ impl AlgorithmError {
             AlgorithmError::DeadlineExceeded { .. } => "DeadlineExceeded",
             AlgorithmError::Transport { .. } => "Transport",
             AlgorithmError::Protocol { .. } => "ProtocolError",
+            AlgorithmError::ReplyTooLarge { .. } => "ReplyTooLarge",
             AlgorithmError::Decode { .. } => "ResultDecoding",
         }
     }

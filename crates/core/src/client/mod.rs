@@ -73,6 +73,8 @@ pub struct AlgorithmClient {
     authorization: HeaderValue,
     in_flight: Arc<Semaphore>,
     retry: RetryPolicy,
+    /// `ALGORITHMIA_MAX_REPLY_BYTES`: a reply is read up to this, never whole first.
+    max_reply_bytes: usize,
 }
 
 struct HttpReply {
@@ -100,6 +102,7 @@ impl AlgorithmClient {
             authorization,
             in_flight: Arc::new(Semaphore::new(settings.max_concurrency)),
             retry: RetryPolicy::default(),
+            max_reply_bytes: settings.max_reply_bytes,
         })
     }
 
@@ -120,6 +123,11 @@ impl AlgorithmClient {
 
     pub fn api(&self) -> &str {
         &self.api
+    }
+
+    /// `ALGORITHMIA_MAX_REPLY_BYTES`, also the cap on an async result read from S3.
+    pub fn max_reply_bytes(&self) -> usize {
+        self.max_reply_bytes
     }
 
     /// Calls `algorithm` and reads the reply envelope. An `error` in the envelope is
@@ -290,10 +298,29 @@ impl AlgorithmClient {
             api: self.api.to_string(),
             detail: error_chain(&e),
         };
-        let response = request.send().await.map_err(transport)?;
+        let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?.to_vec();
+        let limit = self.max_reply_bytes;
+        let too_large = || AlgorithmError::ReplyTooLarge {
+            algorithm: algorithm.to_owned(),
+            limit,
+        };
+        // A failed call's body only feeds its message: keep its start, whatever its size.
+        if status.is_success() && response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > limit {
+                if status.is_success() {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk[..limit - body.len()]);
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(HttpReply {
             status,
             headers,

@@ -126,6 +126,27 @@ async fn call(
         )
             .into_response(),
         "NotJson" => (StatusCode::OK, "<html>hello</html>").into_response(),
+        // 2 MiB of result, announced in Content-Length.
+        "Huge" => envelope(json!("A".repeat(2 << 20)), "text"),
+        // A body that never ends, without Content-Length: only a reader that stops at
+        // its cap returns.
+        "Endless" => {
+            let piece = Bytes::from(vec![b' '; 64 << 10]);
+            let body = futures::stream::repeat_with(move || {
+                Ok::<_, std::convert::Infallible>(piece.clone())
+            });
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                axum::body::Body::from_stream(body),
+            )
+                .into_response()
+        }
+        "HugeError" => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("worker exploded{}", " ".repeat(2 << 20)),
+        )
+            .into_response(),
         "Slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             envelope(json!("late"), "text")
