@@ -1,5 +1,6 @@
-//! The HTTP edge: the accept loop, with the limits `axum::serve` leaves out. Headers
-//! must arrive within a time limit (a client trickling them holds nothing for long),
+//! The HTTP edge: the accept loop, with the limits `axum::serve` leaves out. A new
+//! connection must start its request, and headers must arrive, within a time limit (a
+//! client that sends nothing, or trickles its headers, holds nothing for long),
 //! at most so many connections are served at once (more wait in the kernel's backlog),
 //! HTTP/2 streams per connection are capped, and shutdown ends within its grace even
 //! when a client never lets go.
@@ -77,12 +78,22 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let hyper_service = TowerToHyperService::new(service.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            // The protocol sniffing of `Builder` reads without a timer, so hyper's header
+            // timeout only starts with the first byte: a silent connection is cut here.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(read)) if read > 0 => {}
+                _ => {
+                    tracing::debug!(%remote, "connection closed: nothing sent within --header-read-timeout");
+                    return;
+                }
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%remote, %error, "connection ended with an error");
             }
             drop(slot);

@@ -7,6 +7,7 @@
 
 pub mod algorithm;
 pub mod algorithms;
+pub mod body;
 pub mod config;
 pub mod edge;
 pub mod fetch;

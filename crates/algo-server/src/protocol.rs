@@ -102,6 +102,8 @@ pub enum CallError {
     BadRequest(String),
     #[error("the request body is larger than the server's limit of {0} bytes (--max-body-bytes)")]
     TooLarge(usize),
+    #[error("the request body did not arrive in full within {0} s (--body-read-timeout)")]
+    BodyTimeout(u64),
     #[error("{0}")]
     Busy(String),
     #[error("{0}")]
@@ -115,6 +117,7 @@ impl CallError {
             CallError::NotFound(_) => StatusCode::NOT_FOUND,
             CallError::BadRequest(_) => StatusCode::BAD_REQUEST,
             CallError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            CallError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             CallError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             CallError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -126,6 +129,7 @@ impl CallError {
             CallError::NotFound(_) => ErrorKind::NotFound,
             CallError::BadRequest(_) => ErrorKind::BadRequest,
             CallError::TooLarge(_) => ErrorKind::PayloadTooLarge,
+            CallError::BodyTimeout(_) => ErrorKind::BadRequest,
             CallError::Busy(_) => ErrorKind::TooManyRequests,
             CallError::Internal(_) => ErrorKind::InternalError,
         }

@@ -5,26 +5,25 @@ use std::time::{Duration, Instant};
 
 use algorithmia_v1::{AlgoPath, OutputMode, key_from_authorization};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 
 use crate::AlgoError;
 use crate::algorithm::{CallInfo, Context, Services};
 use crate::algorithms;
+use crate::body::BodyLimits;
 use crate::config::{Config, ConfigError};
 use crate::edge;
 use crate::fetch::{FetchPolicy, Fetcher};
@@ -55,7 +54,7 @@ pub struct AppState {
     api_keys: Vec<String>,
     default_timeout: u64,
     max_timeout: u64,
-    max_body_bytes: usize,
+    body: BodyLimits,
 }
 
 /// Validates `config`, binds, prints `algo-server listening on http://ADDR` on stdout,
@@ -105,12 +104,12 @@ pub async fn serve(
         api_keys: config.api_keys.clone(),
         default_timeout: config.default_timeout,
         max_timeout: config.max_timeout,
-        max_body_bytes: config.max_body_bytes,
+        body: BodyLimits {
+            max_bytes: config.max_body_bytes,
+            read_timeout: Duration::from_secs(config.body_read_timeout),
+        },
     });
-    let app = router(state).layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
-        config.body_read_timeout,
-    )));
-    edge::serve(listener, app, config.edge_limits(), shutdown).await;
+    edge::serve(listener, router(state), config.edge_limits(), shutdown).await;
     tracing::info!("no more requests; waiting for background calls");
     if !pool.drain(Duration::from_secs(config.shutdown_grace)).await {
         tracing::warn!(
@@ -133,7 +132,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health))
         .merge(v1)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(DefaultBodyLimit::max(state.body.max_bytes))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request_id(request.headers());
@@ -175,17 +174,15 @@ async fn require_key(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().map(key_from_authorization));
-    match given {
-        None => Err(CallError::Unauthorized(
-            "missing API key: send the header `Authorization: Simple <key>`".to_owned(),
-        )),
+    let refusal = match given {
         Some(Ok(key)) if state.api_keys.iter().any(|known| same_key(known, key)) => {
-            Ok(next.run(request).await)
+            return Ok(next.run(request).await);
         }
-        Some(_) => Err(CallError::Unauthorized(
-            "the API key in the Authorization header is not one this server accepts".to_owned(),
-        )),
-    }
+        None => "missing API key: send the header `Authorization: Simple <key>`",
+        Some(_) => "the API key in the Authorization header is not one this server accepts",
+    };
+    state.body.discard_in_background(request.into_body());
+    Err(CallError::Unauthorized(refusal.to_owned()))
 }
 
 /// Compares in time that depends only on the length of `given` (which the caller
@@ -211,22 +208,32 @@ async fn call_algorithm(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, CallError> {
-    let algo_path: AlgoPath = path
-        .parse()
-        .map_err(|error: algorithmia_v1::PathError| CallError::NotFound(error.to_string()))?;
-    let (algorithm, version) = state
-        .registry
-        .resolve(&algo_path)
-        .map_err(|error| CallError::NotFound(error.to_string()))?;
-    let options =
-        CallOptions::from_query(query.as_deref(), state.default_timeout, state.max_timeout)?;
     // Admitted first: only calls that will run (or wait in the bounded queue) have their
     // bodies read and parsed, so memory follows workers + queue, not clients.
-    let admission = state
-        .pool
-        .admit()
-        .map_err(|busy| CallError::Busy(busy.to_string()))?;
-    let body = read_body(body, state.max_body_bytes).await?;
+    let admitted = (|| {
+        let algo_path: AlgoPath = path
+            .parse()
+            .map_err(|error: algorithmia_v1::PathError| CallError::NotFound(error.to_string()))?;
+        let (algorithm, version) = state
+            .registry
+            .resolve(&algo_path)
+            .map_err(|error| CallError::NotFound(error.to_string()))?;
+        let options =
+            CallOptions::from_query(query.as_deref(), state.default_timeout, state.max_timeout)?;
+        let admission = state
+            .pool
+            .admit()
+            .map_err(|busy| CallError::Busy(busy.to_string()))?;
+        Ok((algorithm, version, options, admission))
+    })();
+    let (algorithm, version, options, admission) = match admitted {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            state.body.discard_in_background(body);
+            return Err(refusal);
+        }
+    };
+    let body = state.body.read(body).await?;
     let input = protocol::parse_input(headers.get(header::CONTENT_TYPE), body)?;
     if let Some(url) = algorithm.output_url(&input)
         && let Err(error) = state.services.fetcher.preflight(&url).await
@@ -287,18 +294,6 @@ async fn call_algorithm(
         tracing::info!(algorithm = %full_name, kind = %error.kind, %error, "algorithm error");
     }
     Ok(protocol::algorithm_reply(outcome, elapsed, options.output))
-}
-
-/// The whole body, at most `limit` bytes.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, CallError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(CallError::TooLarge(limit)),
-        Err(error) => Err(CallError::BadRequest(format!(
-            "could not read the request body: {error} (a body must arrive within \
-             --body-read-timeout)"
-        ))),
-    }
 }
 
 fn request_id(headers: &HeaderMap) -> String {

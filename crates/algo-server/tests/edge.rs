@@ -1,6 +1,7 @@
-//! The HTTP edge under hostile clients, against the real binary: headers trickled
-//! byte by byte, connections held open past the cap, and a call that runs past the
-//! shutdown grace.
+//! The HTTP edge under hostile clients, against the real binary: connections that send
+//! nothing, headers and bodies trickled byte by byte, connections held open past the
+//! cap, refused calls whose bodies keep coming, and a call that runs past the shutdown
+//! grace.
 
 mod common;
 
@@ -42,6 +43,103 @@ fn a_client_trickling_headers_is_cut_off_at_the_header_timeout() {
         waited < Duration::from_secs(5),
         "closed after {waited:?}, not at the 1 s limit"
     );
+}
+
+/// Reads one HTTP/1.1 answer (head and `Content-Length` body); its status and head.
+fn read_answer(stream: &mut TcpStream) -> (u16, String) {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => bytes.push(byte[0]),
+            other => panic!("the answer's head ended early ({other:?}): {bytes:?}"),
+        }
+    }
+    let head = String::from_utf8_lossy(&bytes).into_owned();
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).expect("the answer's body");
+    let status = head[9..12].parse().expect("a status code");
+    (status, head)
+}
+
+/// True when the server closes `stream` within `within` (EOF or reset).
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).expect("read timeout");
+    let mut buffer = [0u8; 64];
+    match stream.read(&mut buffer) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => !matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_at_the_header_timeout() {
+    let server = Server::start(&["--header-read-timeout", "1"]);
+    let mut silent = connect(&server);
+    let start = Instant::now();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(5)),
+        "a silent connection was still open after 5 s"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    // Kept alive after an answer, the connection gets the same time for the next one.
+    let mut kept = connect(&server);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    assert_eq!(read_answer(&mut kept).0, 200);
+    assert!(
+        closed_within(&mut kept, Duration::from_secs(5)),
+        "an idle kept-alive connection was still open after 5 s"
+    );
+}
+
+#[test]
+fn a_body_trickled_past_the_body_timeout_is_answered_408() {
+    let server = Server::start(&["--body-read-timeout", "1"]);
+    let mut slow = connect(&server);
+    let head = format!(
+        "POST /v1/algo/blueprints/Echo HTTP/1.1\r\nHost: x\r\nAuthorization: {KEY}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: 4096\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes()).expect("headers");
+    let start = Instant::now();
+    let trickle = slow.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let mut trickle = trickle;
+        // 16 bytes every 200 ms: every read makes progress, the whole never arrives.
+        for _ in 0..40 {
+            if trickle.write_all(&[b'x'; 16]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let (status, head) = read_answer(&mut slow);
+    assert_eq!(status, 408, "{head}");
+    assert!(head.contains("--body-read-timeout"), "{head}");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(slow);
+    writer.join().expect("writer");
 }
 
 #[tokio::test]
@@ -128,19 +226,28 @@ async fn a_call_over_capacity_is_refused_before_its_body_is_read() {
     );
     let start = Instant::now();
     stream.write_all(head.as_bytes()).expect("headers");
-    let mut reply = [0u8; 512];
-    let read = stream.read(&mut reply).expect("a reply before the body");
-    let text = String::from_utf8_lossy(&reply[..read]);
-    assert!(text.starts_with("HTTP/1.1 429"), "{text}");
+    let (status, answer) = read_answer(&mut stream);
+    assert_eq!(status, 429, "{answer}");
     assert!(
-        text.to_ascii_lowercase().contains("retry-after: 1"),
-        "{text}"
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
     );
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "{:?}",
         start.elapsed()
     );
+    // The client goes on sending the body it announced: the server reads it into
+    // nothing, so there is no reset and the connection serves the next request.
+    let rest = vec![b'0'; 9 * 1024 * 1024 - "[0,0,0,0,0,0,0,0,".len()];
+    stream
+        .write_all(&rest)
+        .expect("the rest of the refused body, no reset");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("the next request on the same connection");
+    let (status, answer) = read_answer(&mut stream);
+    assert_eq!(status, 200, "{answer}");
     let first = busy.await.expect("task").expect("the running call");
     assert_eq!(first.status(), StatusCode::OK);
 }
