@@ -8,6 +8,13 @@ use crate::v1::{AlgoPath, PathError};
 
 /// Base URL of the algorithm API.
 pub const ALGORITHMIA_API: &str = "ALGORITHMIA_API";
+/// How calls prove who sends them: [`AUTH_API_KEY`] (the default) or [`AUTH_IAM`].
+pub const ALGORITHMIA_AUTH: &str = "ALGORITHMIA_AUTH";
+/// `ALGORITHMIA_AUTH` value: send the API key (`ALGORITHMIA_API_KEY` or `_KMS`).
+pub const AUTH_API_KEY: &str = "api-key";
+/// `ALGORITHMIA_AUTH` value: sign each call with SigV4 and the function's role
+/// credentials, for an `algo-server` behind a Function URL with `AuthType: AWS_IAM`.
+pub const AUTH_IAM: &str = "iam";
 /// The API key in plain text (basic mode).
 pub const ALGORITHMIA_API_KEY: &str = "ALGORITHMIA_API_KEY";
 /// Base64 KMS ciphertext of the API key (advanced mode).
@@ -23,6 +30,8 @@ pub const ALGORITHMIA_MAX_REPLY_BYTES: &str = "ALGORITHMIA_MAX_REPLY_BYTES";
 pub const AWS_LAMBDA_FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
 /// Set by Lambda; the KMS encryption context of console-encrypted keys names it.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+/// Set by Lambda: the function's region, which IAM mode signs its calls for.
+pub const AWS_REGION: &str = "AWS_REGION";
 
 /// A setting that cannot be used, found at cold start. Each message names the
 /// variable and what to set it to.
@@ -37,13 +46,18 @@ pub enum SettingsError {
     #[error("{var} is not set: {problem}")]
     Missing { var: &'static str, problem: String },
     #[error(
-        "no API key: set {ALGORITHMIA_API_KEY} to the key, or {ALGORITHMIA_API_KEY_KMS} to its base64 KMS ciphertext (see docs/auth.md)"
+        "no API key: set {ALGORITHMIA_API_KEY} to the key, or {ALGORITHMIA_API_KEY_KMS} to its base64 KMS ciphertext, or {ALGORITHMIA_AUTH}={AUTH_IAM} to sign calls with the function's role instead (see docs/auth.md)"
     )]
     NoApiKey,
     #[error(
         "both {ALGORITHMIA_API_KEY} and {ALGORITHMIA_API_KEY_KMS} are set: keep exactly one (remove the plain key when using KMS)"
     )]
     BothApiKeys,
+    /// IAM mode sends no key: a key setting beside it is a mistake, not a fallback.
+    #[error(
+        "{ALGORITHMIA_AUTH} is {AUTH_IAM}, which signs calls with the function's role and sends no API key, but an API key is set too ({vars}): remove it, or set {ALGORITHMIA_AUTH}={AUTH_API_KEY} to send the key (see docs/auth.md)"
+    )]
+    ApiKeyWithIam { vars: String },
 }
 
 impl SettingsError {

@@ -2,12 +2,14 @@
 //!
 //! - [`env`]: the environment contract every blueprint shares: names and readers.
 //! - [`settings`]: [`AlgorithmiaSettings`], the shared settings, read once.
+//! - [`auth`]: [`Auth`], the auth mode: the API key, or SigV4 with the role (`iam`).
 //! - [`api_key`]: the Algorithmia API key, plain or KMS-encrypted, never printed.
 //! - [`client`]: [`AlgorithmClient`], the Algorithmia v1 HTTP client.
 //! - [`s3_event`]: S3 notifications, including key decoding and `s3:TestEvent`.
 //! - [`lambda`]: runtime glue (tracing, AWS config, deadlines, error diagnostics).
 
 pub mod api_key;
+pub mod auth;
 pub mod client;
 pub mod env;
 pub mod lambda;
@@ -18,6 +20,7 @@ pub mod settings;
 
 pub use algorithmia_v1 as v1;
 pub use api_key::{ApiKey, KeyError, KeySource};
+pub use auth::Auth;
 pub use client::{
     AlgoOutput, AlgoResponse, AlgorithmClient, AlgorithmError, CallOptions, Input, RetryPolicy,
 };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::api_key::KeySource;
+use crate::auth::Auth;
 use crate::env::{
     ALGORITHMIA_API, ALGORITHMIA_MAX_CONCURRENCY, ALGORITHMIA_MAX_REPLY_BYTES,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, SettingsError, non_empty, positive,
@@ -28,7 +28,8 @@ pub fn default_max_reply_bytes(memory_mb: Option<usize>) -> usize {
 #[derive(Debug, Clone)]
 pub struct AlgorithmiaSettings {
     pub api: String,
-    pub key: KeySource,
+    /// `ALGORITHMIA_AUTH` and what its mode needs (the key's source, or the region).
+    pub auth: Auth,
     pub max_concurrency: usize,
     /// Most bytes read of one reply (or async result); see [`default_max_reply_bytes`].
     pub max_reply_bytes: usize,
@@ -57,7 +58,7 @@ impl AlgorithmiaSettings {
         }
         Ok(Self {
             api: api.trim_end_matches('/').to_owned(),
-            key: KeySource::from_env(&env)?,
+            auth: Auth::from_env(&env)?,
             max_concurrency: positive(&env, ALGORITHMIA_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY)?,
             max_reply_bytes: positive(
                 &env,
@@ -74,7 +75,11 @@ impl AlgorithmiaSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::{ALGORITHMIA_API_KEY, ALGORITHMIA_API_KEY_KMS, AWS_LAMBDA_FUNCTION_NAME};
+    use crate::api_key::KeySource;
+    use crate::env::{
+        ALGORITHMIA_API_KEY, ALGORITHMIA_API_KEY_KMS, ALGORITHMIA_AUTH, AWS_LAMBDA_FUNCTION_NAME,
+        AWS_REGION,
+    };
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -92,7 +97,7 @@ mod tests {
         assert_eq!(s.api, DEFAULT_API);
         assert_eq!(s.max_concurrency, 80);
         assert_eq!(s.max_reply_bytes, 128 << 20, "an eighth of 1024 MB");
-        assert!(matches!(s.key, KeySource::Plain(_)));
+        assert!(matches!(s.auth, Auth::ApiKey(KeySource::Plain(_))));
     }
 
     #[test]
@@ -129,7 +134,7 @@ mod tests {
             (AWS_LAMBDA_FUNCTION_NAME, "thumbs"),
         ]))
         .expect("valid");
-        let KeySource::Kms { function_name, .. } = s.key else {
+        let Auth::ApiKey(KeySource::Kms { function_name, .. }) = s.auth else {
             panic!("KMS mode")
         };
         assert_eq!(function_name.as_deref(), Some("thumbs"));
@@ -153,5 +158,28 @@ mod tests {
         ]))
         .expect_err("invalid");
         assert!(err.to_string().contains(ALGORITHMIA_API), "{err}");
+    }
+
+    #[test]
+    fn iam_mode_reads_the_region_and_keeps_the_rest() {
+        let s = AlgorithmiaSettings::from_env(env_of(&[
+            (ALGORITHMIA_AUTH, "iam"),
+            (AWS_REGION, "eu-central-1"),
+            (
+                ALGORITHMIA_API,
+                "https://abc.lambda-url.eu-central-1.on.aws/",
+            ),
+        ]))
+        .expect("valid");
+        assert!(matches!(&s.auth, Auth::Iam { region } if region == "eu-central-1"));
+        assert_eq!(s.api, "https://abc.lambda-url.eu-central-1.on.aws");
+
+        let err = AlgorithmiaSettings::from_env(env_of(&[
+            (ALGORITHMIA_AUTH, "iam"),
+            (AWS_REGION, "eu-central-1"),
+            (ALGORITHMIA_API_KEY_KMS, "AAEC"),
+        ]))
+        .expect_err("a key beside IAM");
+        assert!(err.to_string().contains(ALGORITHMIA_API_KEY_KMS), "{err}");
     }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use blueprint_core::client::RetryPolicy;
 use blueprint_core::v1::{AlgoPath, ErrorKind};
 use blueprint_core::{
-    AlgoOutput, AlgorithmClient, AlgorithmError, AlgorithmiaSettings, ApiKey, CallOptions, Input,
-    KeySource,
+    AlgoOutput, AlgorithmClient, AlgorithmError, AlgorithmiaSettings, ApiKey, Auth, CallOptions,
+    Input, KeySource,
 };
 use blueprint_testkit::CapturedLogs;
 use serde_json::json;
@@ -17,7 +17,7 @@ use serde_json::json;
 fn settings(api: &str, max_concurrency: usize) -> AlgorithmiaSettings {
     AlgorithmiaSettings {
         api: api.to_owned(),
-        key: KeySource::Plain(ApiKey::new(fake_api::KEY)),
+        auth: Auth::ApiKey(KeySource::Plain(ApiKey::new(fake_api::KEY))),
         max_concurrency,
         max_reply_bytes: 1 << 20,
         connect_timeout: Duration::from_secs(2),
@@ -384,7 +384,7 @@ async fn the_key_never_reaches_logs_errors_or_debug_output() {
     assert!(!text.contains(fake_api::KEY), "key in logs: {text}");
     assert!(!seen.contains(fake_api::KEY), "key in errors: {seen}");
     // The client holds only the header, marked sensitive: its Debug says so.
-    assert!(seen.contains("authorization: Sensitive"), "{seen}");
+    assert!(seen.contains("auth: Key(Sensitive)"), "{seen}");
 }
 
 /// Replies are read up to `ALGORITHMIA_MAX_REPLY_BYTES` (1 MiB here) and no further:

@@ -15,7 +15,7 @@ use blueprint_core::env::{
     ALGORITHMIA_API, ALGORITHMIA_API_KEY, ALGORITHMIA_API_KEY_KMS, AWS_LAMBDA_FUNCTION_NAME,
 };
 use blueprint_core::{
-    AlgorithmClient, AlgorithmiaSettings, ApiKey, CallOptions, Input, KeyError, KeySource,
+    AlgorithmClient, AlgorithmiaSettings, ApiKey, Auth, CallOptions, Input, KeyError, KeySource,
 };
 
 const SECRET: &str = "simKMSSECRET987654";
@@ -70,6 +70,20 @@ async fn encrypt_text(kms: &aws_sdk_kms::Client, text: &str, context: Option<&st
     base64::engine::general_purpose::STANDARD.encode(ciphertext.into_inner())
 }
 
+/// The key's source in API-key mode (the settings' auth mode).
+trait KeySourceOf {
+    fn key_source(&self) -> &KeySource;
+}
+
+impl KeySourceOf for Auth {
+    fn key_source(&self) -> &KeySource {
+        match self {
+            Auth::ApiKey(source) => source,
+            Auth::Iam { .. } => panic!("API-key mode expected: {self:?}"),
+        }
+    }
+}
+
 fn settings(ciphertext_b64: &str, function_name: &str, api: &str) -> AlgorithmiaSettings {
     let env = HashMap::from([
         (
@@ -91,7 +105,8 @@ async fn console_ciphertext_with_context_decrypts_in_one_call() {
     let ciphertext = encrypt(&kms, Some("thumbs-fn")).await;
     let before = counter.0.load(Ordering::SeqCst);
     let key = settings(&ciphertext, "thumbs-fn", "http://127.0.0.1:9")
-        .key
+        .auth
+        .key_source()
         .resolve_with(|| kms.clone())
         .await
         .expect("decrypts");
@@ -109,7 +124,8 @@ async fn cli_ciphertext_without_context_decrypts_on_the_second_try() {
     let ciphertext = encrypt(&kms, None).await;
     let before = counter.0.load(Ordering::SeqCst);
     let key = settings(&ciphertext, "thumbs-fn", "http://127.0.0.1:9")
-        .key
+        .auth
+        .key_source()
         .resolve_with(|| kms.clone())
         .await
         .expect("decrypts");
@@ -126,7 +142,8 @@ async fn a_wrong_context_fails_with_a_clear_message() {
     let (kms, _) = kms().await;
     let ciphertext = encrypt(&kms, Some("other-fn")).await;
     let err = settings(&ciphertext, "thumbs-fn", "http://127.0.0.1:9")
-        .key
+        .auth
+        .key_source()
         .resolve_with(|| kms.clone())
         .await
         .expect_err("wrong context");
@@ -174,7 +191,8 @@ async fn kms_is_called_once_however_many_invocations_follow() {
 
     // The cold start: the key once; the client holds no KMS client at all.
     let key = settings
-        .key
+        .auth
+        .key_source()
         .resolve_with(|| kms.clone())
         .await
         .expect("decrypts");
@@ -221,7 +239,8 @@ async fn plain_mode_never_builds_a_kms_client() {
     let env = HashMap::from([(ALGORITHMIA_API_KEY.to_owned(), SECRET.to_owned())]);
     let settings = AlgorithmiaSettings::from_env(|k| env.get(k).cloned()).expect("settings");
     let key = settings
-        .key
+        .auth
+        .key_source()
         .resolve_with(|| panic!("a KMS client was built in plain-key mode"))
         .await
         .expect("plain key");

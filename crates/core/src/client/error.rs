@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 
+use crate::env::{ALGORITHMIA_AUTH, AUTH_IAM};
 use crate::v1::{ErrorKind, MAX_REQUEST_BYTES, PathError};
 
 /// Everything an algorithm call can fail with. Messages name the algorithm and
@@ -24,13 +25,25 @@ pub enum AlgorithmError {
         message: String,
         kind: ErrorKind,
     },
+    /// 401 or 403; `advice` names the settings of the auth mode in use.
     #[error(
-        "the algorithm API refused the API key (HTTP {status}) calling {algorithm}: {message}. Check ALGORITHMIA_API_KEY or ALGORITHMIA_API_KEY_KMS, and that the key may call this algorithm"
+        "the algorithm API refused the call to {algorithm} (HTTP {status}): {message}. {advice}"
     )]
     Unauthorized {
         algorithm: String,
         status: u16,
         message: String,
+        advice: String,
+    },
+    /// IAM mode: the call could not be signed (no credentials at that moment, mostly).
+    #[error(
+        "could not sign the call to {algorithm} with the function's AWS credentials ({ALGORITHMIA_AUTH}={AUTH_IAM}): {detail}"
+    )]
+    Signing {
+        algorithm: String,
+        detail: String,
+        /// The credentials provider timed out or failed on its way: another try may do.
+        retryable: bool,
     },
     #[error(
         "algorithm {algorithm} was not found at {api} (HTTP 404): {message}. Check ALGORITHM and ALGORITHMIA_API"
@@ -98,6 +111,10 @@ impl AlgorithmError {
                 | AlgorithmError::Timeout { .. }
                 | AlgorithmError::DeadlineExceeded { .. }
                 | AlgorithmError::Transport { .. }
+                | AlgorithmError::Signing {
+                    retryable: true,
+                    ..
+                }
         )
     }
 
@@ -123,6 +140,7 @@ impl AlgorithmError {
             AlgorithmError::InputTooLarge { .. } => "InputTooLarge",
             AlgorithmError::Algorithm { .. } => "AlgorithmError",
             AlgorithmError::Unauthorized { .. } => "Unauthorized",
+            AlgorithmError::Signing { .. } => "Signing",
             AlgorithmError::NotFound { .. } => "AlgorithmNotFound",
             AlgorithmError::Rejected { .. } => "Rejected",
             AlgorithmError::Throttled { .. } => "Throttled",

@@ -1,5 +1,6 @@
 //! [`AlgorithmClient`]: calls algorithms over the Algorithmia v1 HTTP API.
 
+mod authorize;
 mod error;
 mod io;
 mod retry;
@@ -8,20 +9,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use tokio::sync::Semaphore;
 
+pub use authorize::{IamSigner, SIGNING_SERVICE};
 pub use error::AlgorithmError;
 pub use io::{AlgoOutput, AlgoResponse, Input};
 pub use retry::RetryPolicy;
 
 use crate::api_key::{ApiKey, KeyError};
+use crate::auth::Auth;
+use crate::env::{ALGORITHMIA_API_KEY, ALGORITHMIA_AUTH, AUTH_IAM};
 use crate::lambda::SdkConfig;
 use crate::settings::AlgorithmiaSettings;
 use crate::v1::{
     AlgoPath, AsyncReply, DEFAULT_TIMEOUT_SECS, ERROR_MESSAGE_HEADER, ErrorKind, MAX_REQUEST_BYTES,
     MAX_TIMEOUT_SECS, OutputMode, Reply,
 };
+use authorize::Authorizer;
 
 /// Extra time the client waits beyond the algorithm's own timeout, for the reply
 /// to travel back.
@@ -62,6 +67,10 @@ pub enum ClientStartError {
     Key(#[from] KeyError),
     #[error("could not build the HTTP client: {0}")]
     Http(String),
+    #[error(
+        "{ALGORITHMIA_AUTH}={AUTH_IAM} signs calls with the function's AWS credentials, but the AWS configuration has no credentials provider"
+    )]
+    NoCredentials,
 }
 
 /// One per process: it holds the connection pool and the cap on calls in flight.
@@ -69,8 +78,8 @@ pub enum ClientStartError {
 pub struct AlgorithmClient {
     http: reqwest::Client,
     api: Arc<str>,
-    /// `Simple <key>`, checked once at start and marked sensitive (never logged).
-    authorization: HeaderValue,
+    /// The API key's header, or the SigV4 signer (IAM mode).
+    auth: Authorizer,
     in_flight: Arc<Semaphore>,
     retry: RetryPolicy,
     /// `ALGORITHMIA_MAX_REPLY_BYTES`: a reply is read up to this, never whole first.
@@ -84,13 +93,27 @@ struct HttpReply {
 }
 
 impl AlgorithmClient {
-    /// A client for `key`; fails if the key cannot be sent in a header.
+    /// An API-key client sending `key`; fails if the key cannot be sent in a header.
     pub fn new(settings: &AlgorithmiaSettings, key: ApiKey) -> Result<Self, ClientStartError> {
+        let var = match &settings.auth {
+            Auth::ApiKey(source) => source.variable(),
+            Auth::Iam { .. } => ALGORITHMIA_API_KEY,
+        };
         let mut authorization = HeaderValue::try_from(crate::v1::authorization_value(key.expose()))
-            .map_err(|_| KeyError::NotHeaderSafe {
-                var: settings.key.variable(),
-            })?;
+            .map_err(|_| KeyError::NotHeaderSafe { var })?;
         authorization.set_sensitive(true);
+        Self::build(settings, Authorizer::Key(authorization))
+    }
+
+    /// An IAM-mode client: `signer` signs every attempt; no API key is sent.
+    pub fn signed(
+        settings: &AlgorithmiaSettings,
+        signer: IamSigner,
+    ) -> Result<Self, ClientStartError> {
+        Self::build(settings, Authorizer::Iam(signer))
+    }
+
+    fn build(settings: &AlgorithmiaSettings, auth: Authorizer) -> Result<Self, ClientStartError> {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -99,21 +122,29 @@ impl AlgorithmClient {
         Ok(Self {
             http,
             api: settings.api.trim_end_matches('/').into(),
-            authorization,
+            auth,
             in_flight: Arc::new(Semaphore::new(settings.max_concurrency)),
             retry: RetryPolicy::default(),
             max_reply_bytes: settings.max_reply_bytes,
         })
     }
 
-    /// Resolves the key (a KMS client and one or two Decrypt calls in KMS mode only)
-    /// and builds the client: the cold-start half of every blueprint.
+    /// The cold-start half of every blueprint. API-key mode resolves the key (a KMS
+    /// client and one or two Decrypt calls in KMS mode only); IAM mode takes the AWS
+    /// config's credentials provider, which it asks on every call.
     pub async fn connect(
         settings: &AlgorithmiaSettings,
         aws: &SdkConfig,
     ) -> Result<Self, ClientStartError> {
-        let key = settings.key.resolve(aws).await?;
-        Self::new(settings, key)
+        match &settings.auth {
+            Auth::ApiKey(source) => Self::new(settings, source.resolve(aws).await?),
+            Auth::Iam { region } => {
+                let credentials = aws
+                    .credentials_provider()
+                    .ok_or(ClientStartError::NoCredentials)?;
+                Self::signed(settings, IamSigner::new(credentials, region))
+            }
+        }
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -237,13 +268,6 @@ impl AlgorithmClient {
                 }
                 budget = budget.min(left);
             }
-            let request = self
-                .http
-                .post(&url)
-                .query(&query)
-                .header(CONTENT_TYPE, content_type)
-                .header(AUTHORIZATION, self.authorization.clone())
-                .body(body.clone());
             let result = {
                 let _permit =
                     self.in_flight
@@ -254,12 +278,18 @@ impl AlgorithmClient {
                             api: self.api.to_string(),
                             detail: "the client is shutting down".into(),
                         })?;
-                tokio::time::timeout(budget, self.send(request, &name))
-                    .await
-                    .unwrap_or(Err(AlgorithmError::Timeout {
+                let attempt = async {
+                    let request = self
+                        .request(&url, &query, content_type, &body, &name)
+                        .await?;
+                    self.send(request, &name).await
+                };
+                tokio::time::timeout(budget, attempt).await.unwrap_or(Err(
+                    AlgorithmError::Timeout {
                         algorithm: name.clone(),
                         after: budget,
-                    }))
+                    },
+                ))
             };
             let error = match result {
                 Ok(reply) => match self.classify(reply, &name, mode) {
@@ -288,17 +318,43 @@ impl AlgorithmClient {
         }
     }
 
-    async fn send(
+    /// One attempt's request, authorized now: in IAM mode each attempt is signed
+    /// afresh (new date, current credentials).
+    async fn request(
         &self,
-        request: reqwest::RequestBuilder,
+        url: &str,
+        query: &[(&str, String)],
+        content_type: &str,
+        body: &bytes::Bytes,
         algorithm: &str,
-    ) -> Result<HttpReply, AlgorithmError> {
-        let transport = |e: reqwest::Error| AlgorithmError::Transport {
+    ) -> Result<reqwest::Request, AlgorithmError> {
+        let mut request = self
+            .http
+            .post(url)
+            .query(query)
+            .header(CONTENT_TYPE, content_type)
+            .body(body.clone())
+            .build()
+            .map_err(|e| self.transport(algorithm, &e))?;
+        self.auth.apply(&mut request, body, algorithm).await?;
+        Ok(request)
+    }
+
+    fn transport(&self, algorithm: &str, error: &reqwest::Error) -> AlgorithmError {
+        AlgorithmError::Transport {
             algorithm: algorithm.to_owned(),
             api: self.api.to_string(),
-            detail: error_chain(&e),
-        };
-        let mut response = request.send().await.map_err(transport)?;
+            detail: error_chain(error),
+        }
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::Request,
+        algorithm: &str,
+    ) -> Result<HttpReply, AlgorithmError> {
+        let transport = |e: reqwest::Error| self.transport(algorithm, &e);
+        let mut response = self.http.execute(request).await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
         let limit = self.max_reply_bytes;
@@ -353,6 +409,7 @@ impl AlgorithmClient {
                 algorithm,
                 status: code,
                 message,
+                advice: self.auth.refusal_advice(),
             },
             404 => AlgorithmError::NotFound {
                 algorithm,
