@@ -55,7 +55,7 @@ demo: deps venv models fixtures
 # 2 shared cores. `sam build` reuses it when run with CARGO_TARGET_DIR=$(PACKAGE_TARGET_DIR).
 export PACKAGE_TARGET_DIR ?= $(HOME)/.cache/aws-ml-blueprints/target-arm64
 
-package: deps venv
+package: deps venv models
 	@scripts/package.sh
 
 # Each arm64 package booted under qemu-aarch64 against a Lambda Runtime API, with moto and

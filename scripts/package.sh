@@ -13,6 +13,10 @@
 #                       holds that one's lock. `sam build` reuses it when run with
 #                       CARGO_TARGET_DIR set to the same path.
 #   MAX_GLIBC           highest GLIBC symbol version allowed (default 2.34, al2023's).
+#
+# With algo-server-lambda among the functions (the default), also the Lambda layer of its
+# models (scripts/package-models.sh): lambda/algo-server-models/layer.zip, a row of the
+# table, and the check that function + layer stay under Lambda's 250 MB unzipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,6 +25,10 @@ STEP=start
 TARGET_TRIPLE=aarch64-unknown-linux-gnu
 MAX_GLIBC=${MAX_GLIBC:-2.34}
 PACKAGE_TARGET_DIR=${PACKAGE_TARGET_DIR:-$HOME/.cache/aws-ml-blueprints/target-arm64}
+# The function that runs algo-server in Lambda; its models come as a layer.
+SERVER_FUNCTION=${SERVER_FUNCTION:-algo-server-lambda}
+# Lambda's limit on a function's code and its layers together, unzipped (250 MB).
+LAMBDA_MAX_UNZIPPED=262144000
 
 step() { STEP="$1"; echo "==> [$SCRIPT] $1"; }
 say() { echo "    $*"; }
@@ -127,6 +135,22 @@ for name in names:
         print(f"{name}\t{os.path.getsize(path)}\t{entries[0].file_size}\t{seconds}")
 PY
 
+# algo-server's models as a Lambda layer, for the algo-server-lambda function.
+layer_row=""
+layer_note=""
+if [[ $# -eq 0 || " ${functions[*]} " == *" $SERVER_FUNCTION "* ]]; then
+  step "Lambda layer of $SERVER_FUNCTION's models (scripts/package-models.sh)"
+  PACKAGE_TARGET_DIR="$PACKAGE_TARGET_DIR" MAX_GLIBC="$MAX_GLIBC" scripts/package-models.sh 3>"$work/layer.tsv"
+  STEP="Lambda layer of $SERVER_FUNCTION's models"
+  IFS=$'\t' read -r _ layer_zip layer_raw layer_glibc <"$work/layer.tsv"
+  server_raw=$(awk -F'\t' -v f="$SERVER_FUNCTION" '$1 == f { print $3 }' "$work/sizes.tsv")
+  if [[ -n "$server_raw" ]]; then
+    total=$(( server_raw + layer_raw ))
+    layer_note="$SERVER_FUNCTION unzipped + layer unzipped: $total bytes of Lambda's $LAMBDA_MAX_UNZIPPED (250 MB)"
+    (( total < LAMBDA_MAX_UNZIPPED )) || die "$layer_note: too large for Lambda"
+  fi
+fi
+
 mb() { awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1000000 }'; }
 failed=()
 {
@@ -145,6 +169,10 @@ while IFS=$'\t' read -r name zip_bytes raw_bytes own_s; do
   printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$zip_bytes" "$raw_bytes" "$glibc" "$own_s" >>"$work/summary.tsv"
   rows+=("$(printf '| %-18s | %10s | %13s | %-14s | %-16s |' "$name" "$(mb "$zip_bytes")" "$(mb "$raw_bytes")" "GLIBC_$glibc $verdict" "$build_col")")
 done <"$work/sizes.tsv"
+if [[ -n "${layer_zip:-}" ]]; then
+  printf '%s\t%s\t%s\t%s\t%s\n' "algo-server-models-layer" "$layer_zip" "$layer_raw" "$layer_glibc" "-" >>"$work/summary.tsv"
+  layer_row="$(printf '| %-18s | %10s | %13s | %-14s | %-16s |' "layer: models" "$(mb "$layer_zip")" "$(mb "$layer_raw")" "GLIBC_$layer_glibc ok" "-")"
+fi
 cp "$work/summary.tsv" "$summary"
 
 echo
@@ -152,7 +180,16 @@ echo "arm64 (aarch64-unknown-linux-gnu) packages in $lambda_dir/<function>/boots
 printf '| %-18s | %10s | %13s | %-14s | %-16s |\n' function "zip" "unzipped" "max GLIBC" "build (own)"
 printf '|%s|%s|%s|%s|%s|\n' "--------------------" "------------" "---------------" "----------------" "------------------"
 printf '%s\n' "${rows[@]}"
+if [[ -n "$layer_row" ]]; then
+  echo "$layer_row"
+fi
 echo
+if [[ -n "$layer_row" ]]; then
+  say "layer: $lambda_dir/algo-server-models/layer.zip (extracted under /opt: /opt/models/...; max GLIBC is libonnxruntime.so's)"
+fi
+if [[ -n "$layer_note" ]]; then
+  say "$layer_note"
+fi
 say "build: ${build_seconds} s wall for the one cargo lambda invocation (shared dependencies included);"
 say "'build (own)' is each binary's own compile + fat-LTO link from cargo's --timings${timings:+ ($timings)}"
 say "max GLIBC allowed: $MAX_GLIBC (Amazon Linux 2023, provided.al2023); summary: $summary"

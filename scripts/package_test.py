@@ -11,6 +11,16 @@ here, and passes only if it writes its real output:
   s3-transcribe       events/put-video.json        transcript .json/.txt/.vtt/.srt with the words
   dynamodb-predict    events/stream-batch.json     a prediction on each item, equal to algo-server's
   blueprint-template  events/sqs-batch.json        an answer with an empty batchItemFailures
+  algo-server-lambda  one Function URL event (payload format 2.0) per algorithm, with
+                      the models layer (layer.zip, extracted here as Lambda does under
+                      /opt) named by ALGO_SERVER_MODELS_DIR and WHISPER_MODEL: Echo, the
+                      astronaut's face, a 200x200 PNG thumbnail, the spoken words, and
+                      predictions equal to the x86_64 algo-server's
+
+qemu-user before 8.1 shows arm64 programs the host's /proc/cpuinfo, on which ONNX
+Runtime's CPU detection crashes (a real arm64 host shows its own): where `unshare -m`
+is allowed (root), algo-server-lambda runs with an arm64 /proc/cpuinfo bound over it;
+elsewhere its Predict check is skipped, with a warning, and ONNX Runtime left unloaded.
 
 The API key travels KMS-encrypted (the console's encryption context), so the arm64
 binaries also decrypt with moto's KMS. Every process started here is stopped by PID
@@ -47,7 +57,21 @@ QEMU_LD_PREFIX = os.environ.get("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu")
 API_KEY = "simPackageTestKey0123"
 REGION = "us-east-1"
 INVOKE_TIMEOUT = int(os.environ.get("PACKAGE_TEST_TIMEOUT", "300"))
-FUNCTIONS = ("s3-thumbnail", "s3-transcribe", "dynamodb-predict", "blueprint-template")
+FUNCTIONS = ("s3-thumbnail", "s3-transcribe", "dynamodb-predict", "blueprint-template",
+             "algo-server-lambda")
+SERVER_FUNCTION = "algo-server-lambda"
+LAYER = ARM64_TARGET / "lambda" / "algo-server-models" / "layer.zip"
+# What a Graviton2 (Neoverse N1) Lambda host's /proc/cpuinfo says, per CPU.
+ARM64_CPUINFO = """processor\t: {n}
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x3
+CPU part\t: 0xd0c
+CPU revision\t: 1
+
+"""
 
 started = []  # (name, Popen), stopped in reverse order
 timings = []  # (what, seconds)
@@ -234,13 +258,203 @@ def s3_event(path, bucket, key, body, etag):
     return event
 
 
+# ----------------------------------------------------------------- algo-server-lambda
+
+def unpack_layer():
+    """layer.zip extracted as Lambda extracts a layer under /opt; returns that folder."""
+    if not LAYER.is_file():
+        fail(f"{LAYER} is missing: run `make package` first (scripts/package-models.sh)")
+    opt = OUT / "opt"
+    with zipfile.ZipFile(LAYER) as z:
+        z.extractall(opt)
+    for must in ("models/ggml-tiny.en-q8_0.bin", "models/onnxruntime/libonnxruntime.so"):
+        if not (opt / must).is_file():
+            fail(f"{LAYER} holds no {must}")
+    return opt
+
+
+def arm64_cpuinfo_wrapper():
+    """A command prefix that runs a program with an arm64 /proc/cpuinfo bound over the
+    host's, in a mount namespace of its own; None where that is not allowed."""
+    fake = OUT / "cpuinfo-arm64"
+    fake.write_text("".join(ARM64_CPUINFO.format(n=n) for n in range(os.cpu_count() or 1)))
+    prefix = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /proc/cpuinfo && exec "$@"', str(fake)]
+    if not shutil.which("unshare"):
+        return None
+    probe = subprocess.run(prefix + ["grep", "-q", "0xd0c", "/proc/cpuinfo"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return prefix if probe.returncode == 0 else None
+
+
+def url_event(path, body, content_type, binary=False):
+    """A Lambda Function URL event (payload format 2.0) for POST {path}."""
+    host = "abcdefghij.lambda-url.us-east-1.on.aws"
+    now = time.time()
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": content_type, "authorization": f"Simple {API_KEY}",
+                    "host": host, "user-agent": "package-test", "x-forwarded-proto": "https",
+                    "x-forwarded-for": "127.0.0.1"},
+        "requestContext": {
+            "accountId": "anonymous", "apiId": host.split(".")[0], "domainName": host,
+            "domainPrefix": host.split(".")[0],
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "package-test"},
+            "requestId": f"package-test-{int(now * 1000)}", "routeKey": "$default",
+            "stage": "$default", "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "body": base64.b64encode(body).decode() if binary else body.decode(),
+        "isBase64Encoded": binary,
+    }
+
+
+def url_reply(reply):
+    """(HTTP status, the Algorithmia JSON) of a Function URL response."""
+    response = json.loads(reply)
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode(errors="replace")
+    return response.get("statusCode"), json.loads(body) if body else None
+
+
+def png_size(data):
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def iou(a, b):
+    ax, ay, aw, ah = (float(a[k]) for k in ("x", "y", "width", "height"))
+    bx, by, bw, bh = (float(b[k]) for k in ("x", "y", "width", "height"))
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = w * h
+    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
+
+
+def server_cases(algo, with_onnx):
+    """(name, event, check(result) -> list of lines or an error string) per algorithm."""
+    base = "/v1/algo/blueprints"
+    astronaut = (ROOT / "fixtures/images/astronaut.jpg").read_bytes()
+    expected_face = json.loads((ROOT / "fixtures/images/faces.json").read_text())["astronaut.jpg"]
+    expected_face = (expected_face.get("faces", expected_face) if isinstance(expected_face, dict)
+                     else expected_face)[0]
+    cases = []
+
+    echo_in = {"package-test": [1, 2, 3], "text": "héllo"}
+
+    def echo(result):
+        return [f"Echo: {json.dumps(result)}"] if result == echo_in else f"Echo answered {result!r}"
+    cases.append(("Echo", url_event(f"{base}/Echo/1.0.0", json.dumps(echo_in).encode(),
+                                    "application/json"), echo))
+
+    def faces(result):
+        found = result.get("faces") or []
+        best = max((iou(f, expected_face) for f in found), default=0.0)
+        if best < 0.5:
+            return f"no face near {expected_face}: {found}"
+        return [f"FaceDetection: {len(found)} face(s), IoU {best:.2f} with faces.json"]
+    cases.append(("FaceDetection", url_event(f"{base}/FaceDetection/1.0.0", astronaut,
+                                             "application/octet-stream", binary=True), faces))
+
+    def thumbnail(result):
+        data = base64.b64decode(result) if isinstance(result, str) else b""
+        if png_size(data) != (200, 200):
+            return f"SmartThumbnail: not a 200x200 PNG ({png_size(data)})"
+        return [f"SmartThumbnail: 200x200 PNG, {len(data)} bytes"]
+    cases.append(("SmartThumbnail", url_event(
+        f"{base}/SmartThumbnail/1.0.0",
+        json.dumps({"image": base64.b64encode(astronaut).decode(), "width": 200,
+                    "height": 200, "format": "png"}).encode(), "application/json"), thumbnail))
+
+    def speech(result):
+        text = (result.get("text") or "") if isinstance(result, dict) else ""
+        missing = [w for w in ("morning", "speech", "recognition") if w not in text.lower()]
+        return f"SpeechToText: {missing} missing from {text!r}" if missing else [f"SpeechToText: {text.strip()!r}"]
+    cases.append(("SpeechToText", url_event(
+        f"{base}/SpeechToText/1.0.0", (ROOT / "fixtures/generated/speech.wav").read_bytes(),
+        "application/octet-stream", binary=True), speech))
+
+    if with_onnx:
+        model = "diabetes/1.0.0"
+        manifest = json.loads((ROOT / f"models/predict/{model}/manifest.json").read_text())
+        rows = [{f["name"]: 0.01 * (i + 1) * (-1) ** j for j, f in enumerate(manifest["features"])}
+                for i in range(3)]
+        request = {"model": model, "instances": rows}
+
+        def predict(result):
+            reference = algo("blueprints/Predict/1.0.0", request)
+            if "error" in reference:
+                return f"the x86_64 algo-server's own Predict call failed: {reference['error']}"
+            got = [p["value"] for p in result.get("predictions", [])]
+            want = [p["value"] for p in reference["result"]["predictions"]]
+            if len(got) != len(want) or any(abs(g - w) > 1e-4 * max(1.0, abs(w)) for g, w in zip(got, want)):
+                return f"Predict: {got}, the x86_64 algo-server says {want}"
+            return [f"Predict: {model} {[round(g, 3) for g in got]}, equal to the x86_64 algo-server's"]
+        cases.append(("Predict", url_event(f"{base}/Predict/1.0.0", json.dumps(request).encode(),
+                                           "application/json"), predict))
+    return cases
+
+
+def run_server_function(runtime, endpoint, server_url, bootstrap, algo):
+    """algo-server-lambda: one Function URL event per algorithm on one warm process."""
+    function = SERVER_FUNCTION
+    opt = unpack_layer()
+    models = opt / "models"
+    wrapper = arm64_cpuinfo_wrapper()
+    extra = {"ALGO_SERVER_MODELS_DIR": str(models),
+             "WHISPER_MODEL": str(models / "ggml-tiny.en-q8_0.bin"),
+             "ALGO_SERVER_API_KEYS": API_KEY}
+    if wrapper is None:
+        say(f"WARNING: {function}: cannot bind an arm64 /proc/cpuinfo (`unshare -m` refused): "
+            f"ONNX Runtime left unloaded under qemu and the Predict check skipped")
+        extra["ORT_DYLIB_PATH"] = str(OUT / "no-onnxruntime-under-this-qemu.so")
+    env = function_env(function, runtime, endpoint, server_url, "", extra)
+    env.pop("ALGORITHMIA_API_KEY_KMS", None)
+    say(f"{function}: layer {LAYER.name} extracted to {opt.relative_to(ROOT)}, its bootstrap under {QEMU}"
+        + (" with an arm64 /proc/cpuinfo" if wrapper else ""))
+    began = time.time()
+    proc = start(function, (wrapper or []) + [QEMU, "-L", QEMU_LD_PREFIX, bootstrap], env=env)
+    lines, first = [], None
+    for name, event, check in server_cases(algo, wrapper is not None):
+        t0 = time.time()
+        status, reply = invoke(runtime, function, event)
+        seconds = timed(f"{function}: {name}", t0)
+        if first is None:
+            first = timed(f"{function}: exec -> first response", began)
+        if proc.poll() is not None:
+            fail(f"{function} exited during {name} (code {proc.returncode}):\n{tail(function)}")
+        if status != 200:
+            fail(f"{function} {name}: invoke answered HTTP {status}: {reply[:2000]}\n{tail(function)}")
+        try:
+            http, answer = url_reply(reply)
+        except (ValueError, TypeError) as e:
+            fail(f"{function} {name}: not a Function URL response ({e}): {reply[:2000]}\n{tail(function)}")
+        if http != 200 or not isinstance(answer, dict) or "error" in answer:
+            fail(f"{function} {name}: HTTP {http}: {json.dumps(answer)[:2000]}\n{tail(function)}")
+        outcome = check(answer.get("result"))
+        if not isinstance(outcome, list):
+            fail(f"{function} {name}: {outcome}\n{tail(function)}")
+        lines += [f"{line} ({seconds:.2f} s under qemu)" for line in outcome]
+    stop(function, proc)
+    started.remove((function, proc))
+    say(f"{function}: PASS, exec -> first response {first:.2f} s")
+    for line in lines:
+        print(f"      {line}")
+    return function, first, timings[-1][1]
+
+
 def main():
     began_all = time.time()
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
 
-    wanted = sys.argv[1:] or list(FUNCTIONS)
+    named = {m.group(1) for t in sorted(ROOT.glob("*/*/template.yaml"))
+             for m in re.finditer(r"^\s*Binary:\s*([A-Za-z0-9_-]+)", t.read_text(), re.M)}
+    # algo-server-lambda by default once a template names it (make package builds it then).
+    wanted = sys.argv[1:] or [f for f in FUNCTIONS if f != SERVER_FUNCTION or f in named]
     unknown = [f for f in wanted if f not in FUNCTIONS]
     if unknown:
         fail(f"no test for {unknown}; known: {', '.join(FUNCTIONS)}")
@@ -251,8 +465,6 @@ def main():
 
     # Functions the templates name that this test has no event for (a blueprint copied
     # from _template, say): make package builds them, but nothing here boots them.
-    named = {m.group(1) for t in sorted(ROOT.glob("*/*/template.yaml"))
-             for m in re.finditer(r"^\s*Binary:\s*([A-Za-z0-9_-]+)", t.read_text(), re.M)}
     untested = sorted(named - set(FUNCTIONS))
     if untested:
         say(f"WARNING: no package test for {', '.join(untested)}: add an event and a check "
@@ -417,6 +629,9 @@ def main():
 
     results = []
     for function in wanted:
+        if function == SERVER_FUNCTION:
+            results.append(run_server_function(runtime, endpoint, server_url, bootstraps[function], algo))
+            continue
         say(f"{function}: resources in moto, then its bootstrap under {QEMU} -L {QEMU_LD_PREFIX}")
         event, extra, check = prepares[function]()
         env = function_env(function, runtime, endpoint, server_url, ciphertext(function), extra)

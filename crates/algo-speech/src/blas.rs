@@ -16,7 +16,8 @@ pub const THREAD_TIMEOUT: (&str, &str) = ("OPENBLAS_THREAD_TIMEOUT", "4");
 /// the build does not use OpenBLAS or the program cannot be re-executed; the cost
 /// then is speed only.
 pub fn reexec_with_short_spin() {
-    #[cfg(all(unix, feature = "openblas"))]
+    // OpenBLAS is linked on x86_64 only (Cargo.toml).
+    #[cfg(all(unix, target_arch = "x86_64"))]
     {
         use std::os::unix::process::CommandExt;
         let (name, value) = THREAD_TIMEOUT;
