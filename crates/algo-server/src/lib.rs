@@ -11,6 +11,7 @@ pub mod body;
 pub mod config;
 pub mod edge;
 pub mod fetch;
+pub mod lambda;
 pub mod pool;
 pub mod protocol;
 pub mod registry;

@@ -189,6 +189,15 @@ pub fn algorithm_reply(
 }
 
 /// The immediate reply to `output=void`.
+/// `query` without its `output` parameter: how a queued `output=void` call runs later.
+pub fn query_without_output(query: Option<&str>) -> String {
+    let pairs = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(name, _)| name != "output");
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
 pub fn async_reply(request_id: &str) -> Response {
     let reply = AsyncReply {
         mode: Value::String("void".to_owned()),

@@ -1,12 +1,13 @@
 //! The HTTP server: routes, auth, limits as layers, and graceful shutdown.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use algorithmia_v1::{AlgoPath, OutputMode, key_from_authorization};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -55,6 +56,7 @@ pub struct AppState {
     default_timeout: u64,
     max_timeout: u64,
     body: BodyLimits,
+    void_calls: VoidCalls,
 }
 
 /// Validates `config`, binds, prints `algo-server listening on http://ADDR` on stdout,
@@ -77,6 +79,91 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     serve(listener, registry, &config, shutdown_signal()).await
 }
 
+/// How an `output=void` call runs once it has been answered.
+#[derive(Clone)]
+pub enum VoidCalls {
+    /// In this process, after the answer (the HTTP server: it keeps running).
+    InProcess,
+    /// Handed to a durable queue that runs it later as a call of its own (on Lambda,
+    /// which freezes the function once it has answered: an asynchronous invocation of
+    /// the function itself).
+    Queued(Arc<dyn JobQueue>),
+}
+
+/// A durable queue of `output=void` calls.
+pub trait JobQueue: Send + Sync {
+    /// Resolves once the job is durably queued; an error is the caller's answer.
+    fn enqueue(&self, job: Job)
+    -> Pin<Box<dyn Future<Output = Result<(), CallError>> + Send + '_>>;
+}
+
+/// An `output=void` call, to be run later as a plain call.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// `owner/name[/version]`, as called.
+    pub algorithm: String,
+    /// The query string without `output`.
+    pub query: String,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+    pub request_id: String,
+}
+
+/// Marks a request whose caller was authenticated before it reached the router (on
+/// Lambda: by the Function URL's IAM auth, or a job the function queued itself).
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated;
+
+/// When the call must have answered (on Lambda: the invocation's deadline): a call's
+/// timeout is lowered to end before it, so the caller gets a `TimeoutError`, not a
+/// killed invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct CallDeadline(pub Instant);
+
+/// The routes and algorithms, and the pool they run on: what both entry points serve.
+pub struct App {
+    pub router: Router,
+    pub pool: Pool,
+}
+
+impl App {
+    pub fn new(
+        registry: Registry,
+        config: &Config,
+        void_calls: VoidCalls,
+    ) -> Result<Self, ServerError> {
+        config.validate()?;
+        let fetcher = Fetcher::new(FetchPolicy::new(
+            &config.allow_fetch_hosts,
+            config.fetch_max_bytes,
+            config.fetch_timeout(),
+        ))?;
+        let services = Services::new(
+            Arc::new(fetcher),
+            config.images.limits(),
+            tokio::runtime::Handle::current(),
+        );
+        let pool = Pool::new(config.worker_count(), config.queue);
+        let state = Arc::new(AppState {
+            registry,
+            pool: pool.clone(),
+            services: Arc::new(services),
+            api_keys: config.api_keys.clone(),
+            default_timeout: config.default_timeout,
+            max_timeout: config.max_timeout,
+            body: BodyLimits {
+                max_bytes: config.max_body_bytes,
+                read_timeout: Duration::from_secs(config.body_read_timeout),
+            },
+            void_calls,
+        });
+        Ok(Self {
+            router: router(state),
+            pool,
+        })
+    }
+}
+
 /// Serves `registry` on `listener` until `shutdown` completes, then lets in-flight and
 /// background calls finish (up to `--shutdown-grace`).
 pub async fn serve(
@@ -85,31 +172,8 @@ pub async fn serve(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    config.validate()?;
-    let fetcher = Fetcher::new(FetchPolicy::new(
-        &config.allow_fetch_hosts,
-        config.fetch_max_bytes,
-        config.fetch_timeout(),
-    ))?;
-    let services = Services::new(
-        Arc::new(fetcher),
-        config.images.limits(),
-        tokio::runtime::Handle::current(),
-    );
-    let pool = Pool::new(config.worker_count(), config.queue);
-    let state = Arc::new(AppState {
-        registry,
-        pool: pool.clone(),
-        services: Arc::new(services),
-        api_keys: config.api_keys.clone(),
-        default_timeout: config.default_timeout,
-        max_timeout: config.max_timeout,
-        body: BodyLimits {
-            max_bytes: config.max_body_bytes,
-            read_timeout: Duration::from_secs(config.body_read_timeout),
-        },
-    });
-    edge::serve(listener, router(state), config.edge_limits(), shutdown).await;
+    let App { router, pool } = App::new(registry, config, VoidCalls::InProcess)?;
+    edge::serve(listener, router, config.edge_limits(), shutdown).await;
     tracing::info!("no more requests; waiting for background calls");
     if !pool.drain(Duration::from_secs(config.shutdown_grace)).await {
         tracing::warn!(
@@ -167,7 +231,7 @@ async fn require_key(
     request: Request,
     next: Next,
 ) -> Result<Response, CallError> {
-    if state.api_keys.is_empty() {
+    if state.api_keys.is_empty() || request.extensions().get::<Authenticated>().is_some() {
         return Ok(next.run(request).await);
     }
     let given = request
@@ -205,6 +269,7 @@ async fn call_algorithm(
     State(state): State<Arc<AppState>>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
+    deadline: Option<Extension<CallDeadline>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, CallError> {
@@ -226,7 +291,7 @@ async fn call_algorithm(
             .map_err(|busy| CallError::Busy(busy.to_string()))?;
         Ok((algorithm, version, options, admission))
     })();
-    let (algorithm, version, options, admission) = match admitted {
+    let (algorithm, version, mut options, admission) = match admitted {
         Ok(admitted) => admitted,
         Err(refusal) => {
             state.body.discard_in_background(body);
@@ -234,7 +299,7 @@ async fn call_algorithm(
         }
     };
     let body = state.body.read(body).await?;
-    let input = protocol::parse_input(headers.get(header::CONTENT_TYPE), body)?;
+    let input = protocol::parse_input(headers.get(header::CONTENT_TYPE), body.clone())?;
     if let Some(url) = algorithm.output_url(&input)
         && let Err(error) = state.services.fetcher.preflight(&url).await
     {
@@ -247,6 +312,26 @@ async fn call_algorithm(
     }
 
     let request_id = request_id(&headers);
+    if let (OutputMode::Void, VoidCalls::Queued(queue)) = (options.output, &state.void_calls) {
+        drop(admission);
+        let job = Job {
+            algorithm: path,
+            query: protocol::query_without_output(query.as_deref()),
+            content_type: headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+            body,
+            request_id: request_id.clone(),
+        };
+        queue.enqueue(job).await?;
+        return Ok(protocol::async_reply(&request_id));
+    }
+    if let Some(Extension(CallDeadline(deadline))) = deadline {
+        options.timeout = options
+            .timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+    }
     let cancel = CancellationToken::new();
     let call = CallInfo {
         request_id: request_id.clone(),
