@@ -1,4 +1,5 @@
-//! Checks on the SAM blueprints under `blueprints/` that `sam validate --lint` does not
+//! Checks on the SAM templates (the blueprints under `blueprints/`, algo-server's in
+//! `crates/algo-server/`, the whole pipeline's in `app/`) that `sam validate --lint` does not
 //! make (the tests in `tests/templates.rs` run both):
 //!
 //! - [`broad_grants`]: no identity-policy statement allows data actions on every
@@ -32,4 +33,6 @@ pub use concurrency::{
 pub use functions::{FunctionBuild, build_problems, functions, workspace_bins};
 pub use iam::{Finding, broad_grants, implicit_grants, is_unscoped_resource};
 pub use samconfig::{SAMCONFIG_ENV, samconfig_problems};
-pub use template::{blueprint_dirs, blueprint_templates, load};
+pub use template::{
+    OTHER_DEPLOY_DIRS, blueprint_dirs, blueprint_templates, deploy_dirs, deploy_templates, load,
+};

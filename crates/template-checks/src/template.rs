@@ -30,6 +30,32 @@ pub fn blueprint_dirs(root: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// Folders deployed with SAM besides the blueprints: algo-server as a Lambda function,
+/// and the whole pipeline (algo-server + the blueprints as nested stacks).
+pub const OTHER_DEPLOY_DIRS: [&str; 2] = ["crates/algo-server", "app"];
+
+/// Every folder a user runs `sam build` / `sam deploy` in: the blueprints, then
+/// [`OTHER_DEPLOY_DIRS`] (those that exist under `root`).
+pub fn deploy_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = blueprint_dirs(root);
+    dirs.extend(
+        OTHER_DEPLOY_DIRS
+            .iter()
+            .map(|dir| root.join(dir))
+            .filter(|dir| dir.join("template.yaml").is_file()),
+    );
+    dirs
+}
+
+/// The `template.yaml` of every [`deploy_dirs`] folder.
+pub fn deploy_templates(root: &Path) -> Vec<PathBuf> {
+    deploy_dirs(root)
+        .into_iter()
+        .map(|dir| dir.join("template.yaml"))
+        .filter(|path| path.is_file())
+        .collect()
+}
+
 /// `blueprints/*/template.yaml` under `root`, sorted.
 pub fn blueprint_templates(root: &Path) -> Vec<PathBuf> {
     blueprint_dirs(root)

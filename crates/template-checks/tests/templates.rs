@@ -12,8 +12,9 @@ use std::sync::{Condvar, Mutex};
 
 use serde_yaml::Value;
 use template_checks::{
-    blueprint_dirs, blueprint_templates, broad_grants, build_problems, concurrency_problems,
-    implicit_grants, load, samconfig_problems, workspace_bins,
+    OTHER_DEPLOY_DIRS, blueprint_dirs, blueprint_templates, broad_grants, build_problems,
+    concurrency_problems, deploy_dirs, deploy_templates, implicit_grants, load, samconfig_problems,
+    workspace_bins,
 };
 
 fn root() -> PathBuf {
@@ -24,12 +25,25 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The blueprints' templates.
 fn templates() -> Vec<PathBuf> {
     let templates = blueprint_templates(&root());
     assert!(
         templates.len() >= 4,
         "expected the three blueprints and the starter: {templates:?}"
     );
+    templates
+}
+
+/// Every template a user deploys: the blueprints', algo-server's and the pipeline's.
+fn all_templates() -> Vec<PathBuf> {
+    let templates = deploy_templates(&root());
+    for dir in OTHER_DEPLOY_DIRS {
+        assert!(
+            templates.contains(&root().join(dir).join("template.yaml")),
+            "{dir}/template.yaml in {templates:?}"
+        );
+    }
     templates
 }
 
@@ -119,7 +133,7 @@ fn validate_lint(template: &str) -> Vec<String> {
 
 #[test]
 fn every_template_passes_sam_validate_lint() {
-    let runs = templates()
+    let runs = all_templates()
         .iter()
         .map(|t| (root(), validate_lint(&relative(t))))
         .collect();
@@ -167,7 +181,7 @@ fn sam_validate_fails_for_real_on_a_broken_template() {
 #[test]
 fn every_blueprint_folder_has_a_samconfig_from_which_sam_validate_works() {
     let mut problems = Vec::new();
-    for blueprint in blueprints() {
+    for blueprint in deploy_dirs(&root()) {
         let path = blueprint.join("samconfig.toml");
         let config = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
@@ -185,7 +199,7 @@ fn every_blueprint_folder_has_a_samconfig_from_which_sam_validate_works() {
 
     // SAM reads each file as this test does: the default env's validate section
     // (lint = true) applies to the folder's template.yaml, with no arguments.
-    let runs = blueprints()
+    let runs = deploy_dirs(&root())
         .into_iter()
         .map(|dir| (dir, vec!["validate".to_owned()]))
         .collect();
@@ -208,7 +222,7 @@ fn every_blueprint_folder_has_a_samconfig_from_which_sam_validate_works() {
 #[test]
 fn no_statement_grants_data_actions_on_every_resource() {
     let mut findings = Vec::new();
-    for template in templates() {
+    for template in all_templates() {
         let doc = load(&template).expect("template");
         for finding in broad_grants(&doc) {
             findings.push(format!("{}: {finding}", relative(&template)));
@@ -253,7 +267,7 @@ fn the_check_catches_a_statement_planted_in_a_real_template() {
 #[test]
 fn no_event_source_grants_reads_of_every_stream_or_queue() {
     let mut found = Vec::new();
-    for template in templates() {
+    for template in all_templates() {
         let doc = load(&template).expect("template");
         for finding in implicit_grants(&doc) {
             found.push(format!("{}: {finding}", relative(&template)));
@@ -300,11 +314,16 @@ fn every_function_builds_a_binary_of_the_workspace_for_arm64() {
         "s3-transcribe",
         "dynamodb-predict",
         "blueprint-template",
+        "algo-server-lambda",
     ] {
         assert!(bins.contains(bin), "{bin} in {bins:?}");
     }
     let mut problems = Vec::new();
-    for template in templates() {
+    // app/ holds only nested applications: their own templates are checked here.
+    for template in all_templates()
+        .into_iter()
+        .filter(|t| !t.ends_with("app/template.yaml"))
+    {
         let doc = load(&template).expect("template");
         for problem in build_problems(&doc, &bins) {
             problems.push(format!("{}: {problem}", relative(&template)));
@@ -360,4 +379,26 @@ fn every_blueprint_follows_the_extending_steps() {
         }
     }
     assert!(missing.is_empty(), "missing:\n{}", missing.join("\n"));
+}
+
+/// `sam build --config-env app` and `sam deploy --config-env app` in `app/` do what the
+/// plain commands do there: the `app` env is the `default` one.
+#[test]
+fn the_pipeline_has_an_app_config_env_equal_to_its_default() {
+    let path = root().join("app/samconfig.toml");
+    let text = std::fs::read_to_string(&path).expect("app/samconfig.toml");
+    let config: toml::Table = toml::from_str(&text).expect("TOML");
+    assert!(
+        config.contains_key("app"),
+        "no [app.*] env in {}",
+        path.display()
+    );
+    assert_eq!(config["app"], config["default"], "{}", path.display());
+    let capabilities = config["app"]["deploy"]["parameters"]["capabilities"]
+        .as_str()
+        .expect("capabilities");
+    assert!(
+        capabilities.contains("CAPABILITY_AUTO_EXPAND"),
+        "nested applications need CAPABILITY_AUTO_EXPAND: {capabilities}"
+    );
 }
