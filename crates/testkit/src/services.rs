@@ -42,13 +42,17 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 impl AlgoServer {
     /// Starts the server with `args` on a free port, anonymous unless `args` gives keys.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_on(free_port(), args)
+    }
+
+    /// Starts the server on `port` (to restart one at the address callers know).
+    pub fn start_on(port: u16, args: &[&str]) -> Self {
         let bin = algo_server_bin();
         assert!(
             bin.exists(),
             "{} is missing: build it with `cargo build -p algo-server` (make test does)",
             bin.display()
         );
-        let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut command = Command::new(&bin);
         command
