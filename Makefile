@@ -16,6 +16,7 @@ help:
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make fuzz      each cargo-fuzz target of fuzz/ for FUZZ_SECONDS (default 60), one after another"
 	@echo "make soak      release algo-server under mixed good + hostile load for SOAK_SECONDS (default 300)"
+	@echo "make chaos     the pipeline end to end under injected faults, CHAOS_SCALE=20 (a few hundred inputs); prints the ledger"
 	@echo "make package   arm64 bootstrap.zip of every Lambda function, as sam build builds them; sizes, GLIBC, times"
 	@echo "make package-test  boot each arm64 package under qemu-aarch64 with moto + algo-server; checks real outputs"
 
@@ -71,6 +72,13 @@ fuzz: deps
 
 soak: deps venv models fixtures
 	@scripts/soak.sh
+
+# The fault-injection run of the whole pipeline at scale (tests/chaos.rs; make test runs
+# it at CHAOS_SCALE=1): prints the ledger of every input, fails on any lost or duplicate.
+.PHONY: chaos
+chaos: deps venv models fixtures
+	$(CARGO) test --workspace --no-run
+	CHAOS_SCALE=$${CHAOS_SCALE:-20} scripts/with-moto.sh $(CARGO) test -p system-tests --test chaos -- --nocapture
 
 lint:
 	$(CARGO) fmt --all -- --check
