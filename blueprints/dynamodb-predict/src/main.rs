@@ -1,5 +1,6 @@
 use blueprint_core::env::process_env;
 use blueprint_core::lambda::{ColdStartError, aws_config, init_tracing};
+use blueprint_core::metrics;
 use dynamodb_predict::{Predictor, Settings, handle};
 use lambda_runtime::{run, service_fn};
 
@@ -10,7 +11,9 @@ async fn main() -> Result<(), ColdStartError> {
     let settings = Settings::from_env(process_env)?;
     let aws = aws_config().await;
     let predictor = Predictor::connect(settings, &aws).await?;
-    run(service_fn(|event| handle(event, &predictor)))
-        .await
-        .map_err(ColdStartError::runtime)
+    run(service_fn(|event| {
+        metrics::measure("dynamodb-predict", handle(event, &predictor))
+    }))
+    .await
+    .map_err(ColdStartError::runtime)
 }

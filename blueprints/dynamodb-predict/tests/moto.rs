@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::dynamodb::Event;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::StatusCode;
+use blueprint_core::metrics::{Metrics, names};
 use blueprint_core::{AlgorithmClient, ApiKey, RetryPolicy};
 use blueprint_testkit::{
     AlgoServer, FailRule, Gateway, StreamReader, lambda_event, moto_endpoint, table_with_stream,
@@ -197,7 +198,10 @@ async fn predictions_match_scikit_learn_and_own_writes_cause_nothing() {
     assert_eq!(event.records.len(), rows.len());
     let gateway = Gateway::start(&world.server.url, Arc::new(|_: &[u8]| None)).await;
     let predictor = predictor(&world, &gateway.url, &[]);
-    let response = handle_batch(event, soon(), &predictor)
+    // Measured as `main` measures each invocation: one EMF line each.
+    let (metrics, emitted) = Metrics::in_memory("dynamodb-predict", "predict-fn");
+    let response = metrics
+        .measure(handle_batch(event, soon(), &predictor))
         .await
         .expect("handled");
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
@@ -226,10 +230,25 @@ async fn predictions_match_scikit_learn_and_own_writes_cause_nothing() {
     let own_writes = new_records(&world, &mut seen).await;
     assert_eq!(own_writes.records.len(), rows.len());
     assert!(own_writes.records.iter().all(|r| r.event_name == "MODIFY"));
-    let response = handle_batch(own_writes, soon(), &predictor)
+    let response = metrics
+        .measure(handle_batch(own_writes, soon(), &predictor))
         .await
         .expect("handled");
     assert!(response.batch_item_failures.is_empty());
+    // The first invocation predicted every record in one call; the second skipped
+    // every record (its own writes) and called nothing.
+    let lines = emitted.documents();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let count = |line: usize, name: &str| lines[line][name].as_u64();
+    assert_eq!(lines[0]["FunctionName"], "predict-fn");
+    assert_eq!(lines[0]["Blueprint"], "dynamodb-predict");
+    assert_eq!(count(0, names::RECORDS_DONE), Some(rows.len() as u64));
+    assert_eq!(count(0, names::RECORDS_FAILED), Some(0));
+    assert_eq!(count(0, names::ALGORITHM_CALLS), Some(1));
+    assert_eq!(count(0, names::ALGORITHM_CALL_RETRIES), Some(0));
+    assert_eq!(count(1, names::RECORDS_SKIPPED), Some(rows.len() as u64));
+    assert_eq!(count(1, names::RECORDS_DONE), Some(0));
+    assert_eq!(count(1, names::ALGORITHM_CALLS), Some(0));
     assert_eq!(
         gateway.counters.calls.load(Ordering::SeqCst),
         1,

@@ -11,7 +11,7 @@ async fn main() -> Result<(), ColdStartError> {
     let aws = aws_config().await;
     let thumbnailer = Thumbnailer::connect(settings, &aws).await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        handle(event, &thumbnailer)
+        blueprint_core::metrics::measure("s3-thumbnail", handle(event, &thumbnailer))
     }))
     .await
     .map_err(ColdStartError::runtime)

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
+use blueprint_core::metrics::{Metrics, names};
 use blueprint_core::report::Outcome;
 use blueprint_core::s3_event::encode_key;
 use blueprint_core::{AlgorithmClient, ApiKey};
@@ -297,13 +298,38 @@ async fn throttling_fails_the_invocation_after_the_other_records_are_written() {
     )
     .await;
     let thumbs = thumbnailer(&world, &gateway.url, &[("THUMBNAIL_SIZES", "100x100")]).await;
-    let err = handle_notification(
-        event(&world.bucket, &["a.jpg", "throttle-me.jpg", "c.jpg"]),
-        soon(),
-        &thumbs,
-    )
-    .await
-    .expect_err("the invocation fails for Lambda to retry");
+    // Measured as `main` measures each invocation: the line is written even though
+    // the invocation fails.
+    let (metrics, emitted) = Metrics::in_memory("s3-thumbnail", "thumbs-fn");
+    let err = metrics
+        .measure(handle_notification(
+            event(&world.bucket, &["a.jpg", "throttle-me.jpg", "c.jpg"]),
+            soon(),
+            &thumbs,
+        ))
+        .await
+        .expect_err("the invocation fails for Lambda to retry");
+    let lines = emitted.documents();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["FunctionName"], "thumbs-fn");
+    assert_eq!(lines[0]["Blueprint"], "s3-thumbnail");
+    // One size, one call per record; the throttled call was tried twice.
+    for (name, expected) in [
+        (names::RECORDS_DONE, 2),
+        (names::RECORDS_SKIPPED, 0),
+        (names::RECORDS_REJECTED, 0),
+        (names::RECORDS_FAILED, 1),
+        (names::ALGORITHM_CALLS, 3),
+        (names::ALGORITHM_CALL_ERRORS, 1),
+        (names::ALGORITHM_CALL_RETRIES, 1),
+    ] {
+        assert_eq!(
+            lines[0][name].as_u64(),
+            Some(expected),
+            "{name}: {}",
+            lines[0]
+        );
+    }
     assert_eq!(err.error_type, "Retryable.RecordsFailed");
     assert!(
         err.error_message.starts_with("1 of 3 records failed"),

@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::Client as S3;
 use blueprint_core::client::ClientStartError;
@@ -17,6 +17,8 @@ use blueprint_core::v1::ErrorBody;
 use blueprint_core::v1::contracts::speech_to_text;
 
 use crate::captions::{Captions, Transcript};
+use crate::jobs::{self, JobMarker, SweepEvent};
+use crate::media::{self, S3Ranges};
 use crate::settings::{Mode, Settings};
 
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
@@ -25,6 +27,9 @@ const ASYNC_URL_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 const SYNC_URL_LIFETIME: Duration = Duration::from_secs(3600);
 /// Transcriptions are heavy: few at once per invocation.
 const RECORDS_AT_ONCE: usize = 2;
+/// Auto mode keeps this much of the invocation back from a sync call, so a call that
+/// times out can still start the async job in its place.
+const ASYNC_FALLBACK_RESERVE: Duration = Duration::from_secs(10);
 
 /// The four outputs, by extension and content type; `json` last: written last, it
 /// marks the set complete.
@@ -40,6 +45,8 @@ pub struct Transcriber {
     pub settings: Settings,
     pub algorithms: AlgorithmClient,
     pub s3: S3,
+    /// Only the sweep uses it: a job given up goes to `FAILURE_QUEUE_URL`.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Transcriber {
@@ -48,11 +55,21 @@ impl Transcriber {
         aws: &blueprint_core::lambda::SdkConfig,
     ) -> Result<Self, ClientStartError> {
         let algorithms = AlgorithmClient::connect(&settings.algorithmia, aws).await?;
-        Ok(Self {
+        Ok(Self::new(settings, algorithms, aws))
+    }
+
+    /// From an algorithm client already built (tests build theirs).
+    pub fn new(
+        settings: Settings,
+        algorithms: AlgorithmClient,
+        aws: &blueprint_core::lambda::SdkConfig,
+    ) -> Self {
+        Self {
             settings,
             algorithms,
             s3: S3::new(aws),
-        })
+            sqs: aws_sdk_sqs::Client::new(aws),
+        }
     }
 
     /// `OUTPUT_PREFIX` + source key + `.ext`.
@@ -60,7 +77,7 @@ impl Transcriber {
         format!("{}{source_key}.{extension}", self.settings.output_prefix)
     }
 
-    fn pending_key(&self, source: &SourceObject) -> String {
+    pub(crate) fn pending_key(&self, source: &SourceObject) -> String {
         format!(
             "{}{}/{}.{}.json",
             self.settings.pending_prefix(),
@@ -70,7 +87,18 @@ impl Transcriber {
         )
     }
 
-    fn output_bucket<'a>(&'a self, source_bucket: &'a str) -> &'a str {
+    /// Where an async job of this version of `source` is tracked until rendered.
+    pub(crate) fn marker_key(&self, source: &SourceObject) -> String {
+        format!(
+            "{}{}/{}.{}.json",
+            self.settings.jobs_prefix(),
+            source.bucket,
+            source.key,
+            source.etag
+        )
+    }
+
+    pub(crate) fn output_bucket<'a>(&'a self, source_bucket: &'a str) -> &'a str {
         self.settings
             .output_bucket
             .as_deref()
@@ -78,11 +106,17 @@ impl Transcriber {
     }
 }
 
+/// An S3 notification, or the scheduled sweep of async jobs
+/// (`{"sweep": "async-jobs", "bucket": ...}`).
 pub async fn handle(
     event: LambdaEvent<Value>,
     transcriber: &Transcriber,
 ) -> Result<Report, Diagnostic> {
     let deadline = deadline(&event.context, DEADLINE_MARGIN);
+    let output_bucket = transcriber.settings.output_bucket.as_deref();
+    if let Some(sweep) = SweepEvent::recognise(&event.payload, output_bucket) {
+        return jobs::sweep(transcriber, sweep?, SystemTime::now(), deadline).await;
+    }
     handle_notification(event.payload, deadline, transcriber).await
 }
 
@@ -110,6 +144,12 @@ async fn transcribe_record(
     let pending_prefix = settings.pending_prefix();
     if let Some(rest) = record.key.strip_prefix(&pending_prefix) {
         return render_pending(transcriber, &record.bucket, &record.key, rest).await;
+    }
+    if record.key.starts_with(&settings.jobs_prefix()) {
+        return skip(format!(
+            "an async job marker (under {}), read by the sweep only",
+            settings.jobs_prefix()
+        ));
     }
     if record.key.starts_with(&settings.output_prefix) {
         return skip(format!(
@@ -163,13 +203,107 @@ async fn transcribe_record(
             };
         }
     }
+    // A replayed upload while its async job runs: the job (and the sweep) owns it.
+    let marker_key = transcriber.marker_key(&source);
+    match head_source(&transcriber.s3, output_bucket, &marker_key).await {
+        Ok(_) => {
+            return skip(format!(
+                "an async job for ETag {} is in flight ({marker_key}); the sweep resubmits it if no result arrives",
+                source.etag
+            ));
+        }
+        Err(e) if e.not_found => {}
+        Err(e) => return Outcome::from(e),
+    }
+    let duration = match settings.mode {
+        Mode::Auto | Mode::Async => {
+            let ranges = S3Ranges {
+                s3: &transcriber.s3,
+                bucket: &source.bucket,
+                key: &source.key,
+            };
+            media::estimate(&ranges, source.size, settings.bitrate_floor).await
+        }
+        // Forced sync never needs it: the bitrate floor stands in for the marker.
+        Mode::Sync => media::MediaDuration {
+            seconds: source.size as f64 * 8.0 / settings.bitrate_floor as f64,
+            from: crate::settings::MEDIA_BITRATE_FLOOR,
+        },
+    };
     let time_left = deadline.saturating_duration_since(Instant::now());
-    match settings.choose(source.size, time_left) {
-        Mode::Async => start_async(transcriber, &source, output_bucket, deadline).await,
+    let mode = settings.choose(duration.seconds, time_left);
+    tracing::info!(key = %source.key, seconds = duration.seconds, from = duration.from, ?mode, "media duration");
+    let first = Attempt {
+        number: 1,
+        started_at: jobs::unix(SystemTime::now()),
+        media_seconds: duration.seconds,
+    };
+    match mode {
+        Mode::Async => {
+            start_async(
+                transcriber,
+                &source,
+                output_bucket,
+                first,
+                SystemTime::now(),
+                deadline,
+            )
+            .await
+        }
         Mode::Sync | Mode::Auto => {
-            transcribe_now(transcriber, &source, output_bucket, deadline).await
+            // Auto mode keeps time back to fall back to async; forced sync waits to the end.
+            let fallback = settings.mode == Mode::Auto;
+            let call_deadline = if fallback {
+                deadline
+                    .checked_sub(ASYNC_FALLBACK_RESERVE)
+                    .unwrap_or(deadline)
+            } else {
+                deadline
+            };
+            match transcribe_now(transcriber, &source, output_bucket, call_deadline).await {
+                SyncOutcome::TimedOut(error) if fallback => {
+                    tracing::warn!(key = %source.key, %error, "the sync call timed out: falling back to async");
+                    start_async(
+                        transcriber,
+                        &source,
+                        output_bucket,
+                        first,
+                        SystemTime::now(),
+                        deadline,
+                    )
+                    .await
+                }
+                SyncOutcome::TimedOut(error) => Outcome::from(error),
+                SyncOutcome::Finished(outcome) => outcome,
+            }
         }
     }
+}
+
+/// How a sync call ended: with an outcome, or timed out (the server's `TimeoutError`,
+/// or the client's own timeout), which auto mode turns into an async job.
+enum SyncOutcome {
+    Finished(Outcome),
+    TimedOut(AlgorithmError),
+}
+
+fn timed_out(error: &AlgorithmError) -> bool {
+    match error {
+        AlgorithmError::Algorithm { kind, .. } => {
+            *kind == blueprint_core::v1::ErrorKind::TimeoutError
+        }
+        AlgorithmError::Timeout { .. } | AlgorithmError::DeadlineExceeded { .. } => true,
+        _ => false,
+    }
+}
+
+/// One submission of an async job: its number (1 for the upload's own), when the first
+/// was made, and the media's duration (for the algorithm's timeout).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempt {
+    pub number: u32,
+    pub started_at: u64,
+    pub media_seconds: f64,
 }
 
 fn algorithm_input(
@@ -190,7 +324,7 @@ async fn transcribe_now(
     source: &SourceObject,
     output_bucket: &str,
     deadline: Instant,
-) -> Outcome {
+) -> SyncOutcome {
     let url = match presign_get(
         &transcriber.s3,
         &source.bucket,
@@ -201,9 +335,9 @@ async fn transcribe_now(
     {
         Ok(url) => url,
         Err(e) => {
-            return Outcome::Failed {
+            return SyncOutcome::Finished(Outcome::Failed {
                 error: e.to_string(),
-            };
+            });
         }
     };
     let settings = &transcriber.settings;
@@ -221,15 +355,22 @@ async fn transcribe_now(
     };
     let result: Value = match call.await {
         Ok(result) => result,
-        Err(e) => return Outcome::from(e),
+        Err(e) if timed_out(&e) => return SyncOutcome::TimedOut(e),
+        Err(e) => return SyncOutcome::Finished(Outcome::from(e)),
     };
-    write_outputs(transcriber, source, output_bucket, result).await
+    SyncOutcome::Finished(write_outputs(transcriber, source, output_bucket, result).await)
 }
 
-async fn start_async(
+/// Submits the job with `output=void`: the marker first (so an accepted job is
+/// always tracked), then the call. A failed first submission removes the marker and
+/// fails the record (the event source retries it); a failed resubmission (the sweep's)
+/// leaves the marker due at once, with the error, for the next sweep.
+pub(crate) async fn start_async(
     transcriber: &Transcriber,
     source: &SourceObject,
     output_bucket: &str,
+    attempt: Attempt,
+    now: SystemTime,
     deadline: Instant,
 ) -> Outcome {
     let pending = transcriber.pending_key(source);
@@ -261,31 +402,56 @@ async fn start_async(
         }
     };
     let settings = &transcriber.settings;
+    let timeout = settings.async_timeout(attempt.media_seconds);
+    let mut marker = JobMarker::new(source, attempt, now, timeout);
+    let marker_key = transcriber.marker_key(source);
+    if let Err(e) = jobs::write_marker(transcriber, output_bucket, &marker_key, &marker).await {
+        return Outcome::from(e);
+    }
     let call = async {
         let input = algorithm_input(settings, get, Some(put))?;
+        let options = CallOptions {
+            timeout: Some(timeout),
+            ..CallOptions::with_deadline(deadline)
+        };
         transcriber
             .algorithms
-            .call_void(
-                &settings.algorithm,
-                input,
-                &CallOptions::with_deadline(deadline),
-            )
+            .call_void(&settings.algorithm, input, &options)
             .await
     };
     match call.await {
         Ok(reply) => {
-            tracing::info!(request_id = %reply.request_id, %pending, "transcribing asynchronously; the result will be rendered when it lands");
+            tracing::info!(request_id = %reply.request_id, %pending, attempt = attempt.number, deadline = marker.deadline, "transcribing asynchronously; the result will be rendered when it lands");
             Outcome::Done {
                 outputs: vec![pending],
             }
         }
-        Err(e) => Outcome::from(e),
+        Err(e) if e.is_input_problem() || attempt.number == 1 => {
+            jobs::remove_marker(transcriber, output_bucket, &marker_key).await;
+            Outcome::from(e)
+        }
+        Err(e) => {
+            marker.deadline = jobs::unix(now);
+            marker.last_error = Some(e.to_string());
+            if let Err(write) =
+                jobs::write_marker(transcriber, output_bucket, &marker_key, &marker).await
+            {
+                tracing::warn!(key = %marker_key, error = %write, "could not mark the job due again; it comes due at its deadline");
+            }
+            Outcome::from(e)
+        }
     }
 }
 
 /// An async result landed at `PENDING/<source bucket>/<source key>.<etag>.json`:
-/// render the four outputs from it, then remove it.
-async fn render_pending(transcriber: &Transcriber, bucket: &str, key: &str, rest: &str) -> Outcome {
+/// render the four outputs from it (unless they are current already: a job submitted
+/// twice writes them once), then remove it and the job's marker.
+pub(crate) async fn render_pending(
+    transcriber: &Transcriber,
+    bucket: &str,
+    key: &str,
+    rest: &str,
+) -> Outcome {
     let parsed = rest
         .strip_suffix(".json")
         .and_then(|r| r.split_once('/'))
@@ -305,6 +471,21 @@ async fn render_pending(transcriber: &Transcriber, bucket: &str, key: &str, rest
         content_type: None,
         size: 0,
     };
+    let marker_key = transcriber.marker_key(&source);
+    let json_key = transcriber.output_key(&source.key, "json");
+    match output_is_current(&transcriber.s3, bucket, &json_key, &source).await {
+        Ok(true) => {
+            if let Err(e) = delete_object(&transcriber.s3, bucket, key).await {
+                return Outcome::from(e);
+            }
+            jobs::remove_marker(transcriber, bucket, &marker_key).await;
+            return Outcome::Skipped {
+                reason: format!("already rendered for ETag {etag}"),
+            };
+        }
+        Ok(false) => {}
+        Err(e) => return Outcome::from(e),
+    }
     let limit = transcriber.algorithms.max_reply_bytes();
     let body = match get_bytes(&transcriber.s3, bucket, key, limit).await {
         Ok(body) => body,
@@ -348,7 +529,10 @@ async fn render_pending(transcriber: &Transcriber, bucket: &str, key: &str, rest
         return outcome;
     }
     match delete_object(&transcriber.s3, bucket, key).await {
-        Ok(()) => outcome,
+        Ok(()) => {
+            jobs::remove_marker(transcriber, bucket, &marker_key).await;
+            outcome
+        }
         Err(e) => Outcome::Failed {
             error: e.to_string(),
         },

@@ -11,7 +11,7 @@ async fn main() -> Result<(), ColdStartError> {
     let aws = aws_config().await;
     let transcriber = Transcriber::connect(settings, &aws).await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        handle(event, &transcriber)
+        blueprint_core::metrics::measure("s3-transcribe", handle(event, &transcriber))
     }))
     .await
     .map_err(ColdStartError::runtime)

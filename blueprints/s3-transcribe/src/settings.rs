@@ -1,6 +1,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use blueprint_core::v1::MAX_TIMEOUT_SECS;
+
 use blueprint_core::AlgorithmiaSettings;
 use blueprint_core::env::{self, SettingsError, non_empty, positive};
 use blueprint_core::v1::AlgoPath;
@@ -10,7 +12,12 @@ pub const MEDIA_SUFFIXES: &str = "MEDIA_SUFFIXES";
 pub const OUTPUT_BUCKET: &str = "OUTPUT_BUCKET";
 pub const OUTPUT_PREFIX: &str = "OUTPUT_PREFIX";
 pub const TRANSCRIBE_MODE: &str = "TRANSCRIBE_MODE";
+/// Replaced by [`TRANSCRIBE_SPEED`] and [`MEDIA_BITRATE_FLOOR`]: refused, naming both.
 pub const TRANSCRIBE_BYTES_PER_SECOND: &str = "TRANSCRIBE_BYTES_PER_SECOND";
+pub const TRANSCRIBE_SPEED: &str = "TRANSCRIBE_SPEED";
+pub const MEDIA_BITRATE_FLOOR: &str = "MEDIA_BITRATE_FLOOR";
+pub const MAX_ASYNC_ATTEMPTS: &str = "MAX_ASYNC_ATTEMPTS";
+pub const FAILURE_QUEUE_URL: &str = "FAILURE_QUEUE_URL";
 pub const MAX_MEDIA_BYTES: &str = "MAX_MEDIA_BYTES";
 pub const LANGUAGE: &str = "LANGUAGE";
 
@@ -47,9 +54,17 @@ pub struct Settings {
     pub output_bucket: Option<String>,
     pub output_prefix: String,
     pub mode: Mode,
-    /// Media bytes the algorithm gets through per second, for the auto mode's
-    /// estimate (conservative: 1 MB of 128 kbit/s audio is ~60 s of speech).
-    pub bytes_per_second: u64,
+    /// Seconds of media the algorithm transcribes per second of work (Whisper tiny.en
+    /// ran at ~11x real time on 2 cores; 6 leaves room for a busier server).
+    pub speed: u64,
+    /// Bits per second assumed when the media's header gives no duration: a low
+    /// bitrate, so the duration is overestimated (and the job goes async) rather than
+    /// under.
+    pub bitrate_floor: u64,
+    /// Submissions of one async job (the first included) before it is given up.
+    pub max_async_attempts: u32,
+    /// Where the sweep sends an async job it gives up on (the stack's failure queue).
+    pub failure_queue_url: Option<String>,
     pub max_media_bytes: u64,
     pub language: Option<String>,
 }
@@ -80,6 +95,15 @@ impl Settings {
         let mode = mode_text
             .parse()
             .map_err(|e| SettingsError::invalid(TRANSCRIBE_MODE, mode_text.clone(), e))?;
+        if let Some(old) = non_empty(&env, TRANSCRIBE_BYTES_PER_SECOND) {
+            return Err(SettingsError::invalid(
+                TRANSCRIBE_BYTES_PER_SECOND,
+                old,
+                format!(
+                    "is no longer read: the duration now comes from the media's header; set {TRANSCRIBE_SPEED} (seconds of media transcribed per second) and {MEDIA_BITRATE_FLOOR} (bits per second assumed without a header) instead, and remove it"
+                ),
+            ));
+        }
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,
             algorithm,
@@ -87,7 +111,10 @@ impl Settings {
             output_bucket: non_empty(&env, OUTPUT_BUCKET),
             output_prefix,
             mode,
-            bytes_per_second: positive(&env, TRANSCRIBE_BYTES_PER_SECOND, 100_000)?,
+            speed: positive(&env, TRANSCRIBE_SPEED, 6)?,
+            bitrate_floor: positive(&env, MEDIA_BITRATE_FLOOR, 16_000)?,
+            max_async_attempts: positive(&env, MAX_ASYNC_ATTEMPTS, 3)?,
+            failure_queue_url: non_empty(&env, FAILURE_QUEUE_URL),
             max_media_bytes: positive(&env, MAX_MEDIA_BYTES, 2 * 1024 * 1024 * 1024)?,
             language: non_empty(&env, LANGUAGE),
         })
@@ -98,13 +125,22 @@ impl Settings {
         format!("{}.pending/", self.output_prefix)
     }
 
-    /// Sync or async for an object of `size` bytes with `time_left` in the invocation:
-    /// sync when twice the estimate (`size / TRANSCRIBE_BYTES_PER_SECOND`) fits.
-    pub fn choose(&self, size: u64, time_left: Duration) -> Mode {
+    /// Where async job markers live (see `jobs`): not a trigger prefix.
+    pub fn jobs_prefix(&self) -> String {
+        format!("{}.jobs/", self.output_prefix)
+    }
+
+    /// The algorithm's expected work for `media_seconds` of media.
+    pub fn expected_work(&self, media_seconds: f64) -> Duration {
+        Duration::from_secs_f64((media_seconds / self.speed as f64).clamp(0.0, 1e9))
+    }
+
+    /// Sync or async for `media_seconds` of media with `time_left` in the invocation:
+    /// sync when twice the expected work (`media_seconds / TRANSCRIBE_SPEED`) fits.
+    pub fn choose(&self, media_seconds: f64, time_left: Duration) -> Mode {
         match self.mode {
             Mode::Auto => {
-                let estimate = Duration::from_secs_f64(size as f64 / self.bytes_per_second as f64);
-                if estimate * 2 < time_left {
+                if self.expected_work(media_seconds) * 2 < time_left {
                     Mode::Sync
                 } else {
                     Mode::Async
@@ -112,6 +148,15 @@ impl Settings {
             }
             forced => forced,
         }
+    }
+
+    /// The algorithm's timeout for an async job: three times the expected work plus a
+    /// minute, within the API's 300 s default and 3,000 s maximum.
+    pub fn async_timeout(&self, media_seconds: f64) -> Duration {
+        (self.expected_work(media_seconds) * 3 + Duration::from_secs(60)).clamp(
+            Duration::from_secs(300),
+            Duration::from_secs(MAX_TIMEOUT_SECS),
+        )
     }
 }
 
@@ -134,11 +179,14 @@ mod tests {
     fn auto_mode_goes_async_when_the_estimate_does_not_fit() {
         let s = settings(&[]);
         assert_eq!(s.media_suffixes, ["mp4", "mov", "m4a", "mp3", "wav"]);
-        // 1 MB at 100 kB/s: ~10 s of work.
-        assert_eq!(s.choose(1_000_000, Duration::from_secs(60)), Mode::Sync);
-        assert_eq!(s.choose(1_000_000, Duration::from_secs(15)), Mode::Async);
+        // 60 s of media at 6x: 10 s of work.
+        assert_eq!(s.choose(60.0, Duration::from_secs(60)), Mode::Sync);
+        assert_eq!(s.choose(60.0, Duration::from_secs(15)), Mode::Async);
         let forced = settings(&[(TRANSCRIBE_MODE, "sync")]);
-        assert_eq!(forced.choose(u64::MAX / 4, Duration::ZERO), Mode::Sync);
+        assert_eq!(forced.choose(1e12, Duration::ZERO), Mode::Sync);
+        assert_eq!(s.async_timeout(1.0), Duration::from_secs(300));
+        assert_eq!(s.async_timeout(6000.0), Duration::from_secs(3000));
+        assert_eq!(s.max_async_attempts, 3);
         assert!(
             Settings::from_env(|k| match k {
                 TRANSCRIBE_MODE => Some("later".into()),
@@ -148,6 +196,17 @@ mod tests {
             .expect_err("bad mode")
             .to_string()
             .contains(TRANSCRIBE_MODE)
+        );
+        let replaced = Settings::from_env(|k| match k {
+            TRANSCRIBE_BYTES_PER_SECOND => Some("100000".into()),
+            "ALGORITHMIA_API_KEY" => Some("k".into()),
+            _ => None,
+        })
+        .expect_err("a replaced setting")
+        .to_string();
+        assert!(
+            replaced.contains(TRANSCRIBE_SPEED) && replaced.contains(MEDIA_BITRATE_FLOOR),
+            "{replaced}"
         );
     }
 }

@@ -25,6 +25,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 struct World {
+    config: blueprint_core::lambda::SdkConfig,
     s3: aws_sdk_s3::Client,
     bucket: String,
     server: AlgoServer,
@@ -40,7 +41,12 @@ async fn world() -> World {
         .await
         .expect("bucket");
     let server = AlgoServer::start(&["--allow-fetch-host", "127.0.0.1"]);
-    World { s3, bucket, server }
+    World {
+        config,
+        s3,
+        bucket,
+        server,
+    }
 }
 
 async fn upload(world: &World, key: &str, file: &str, content_type: &str) {
@@ -64,12 +70,9 @@ fn transcriber(world: &World, mode: &str) -> Transcriber {
         ("TRANSCRIBE_MODE", mode.to_owned()),
     ]);
     let settings = Settings::from_env(|k| env.get(k).cloned()).expect("settings");
-    Transcriber {
-        algorithms: AlgorithmClient::new(&settings.algorithmia, ApiKey::new("simLocal"))
-            .expect("client"),
-        settings,
-        s3: world.s3.clone(),
-    }
+    let algorithms =
+        AlgorithmClient::new(&settings.algorithmia, ApiKey::new("simLocal")).expect("client");
+    Transcriber::new(settings, algorithms, &world.config)
 }
 
 fn event(bucket: &str, key: &str) -> Value {
@@ -247,9 +250,11 @@ async fn the_async_path_produces_the_same_files() {
         "{report:?}"
     );
     check_outputs(&world, key).await;
+    let left = keys(&world).await;
+    assert!(!left.contains(&pending), "the pending result is removed");
     assert!(
-        !keys(&world).await.contains(&pending),
-        "the pending result is removed"
+        !left.iter().any(|k| k.starts_with("transcripts/.jobs/")),
+        "the job's marker is removed: {left:?}"
     );
 }
 
@@ -354,12 +359,9 @@ async fn an_async_result_over_the_reply_cap_fails_naming_the_setting() {
         ("ALGORITHMIA_MAX_REPLY_BYTES", "4096".to_owned()),
     ]);
     let settings = Settings::from_env(|k| env.get(k).cloned()).expect("settings");
-    let transcriber = Transcriber {
-        algorithms: AlgorithmClient::new(&settings.algorithmia, ApiKey::new("simLocal"))
-            .expect("client"),
-        settings,
-        s3: s3.clone(),
-    };
+    let algorithms =
+        AlgorithmClient::new(&settings.algorithmia, ApiKey::new("simLocal")).expect("client");
+    let transcriber = Transcriber::new(settings, algorithms, &config);
     let put = |key: String, body: String| {
         let s3 = s3.clone();
         let bucket = bucket.clone();
@@ -447,12 +449,9 @@ async fn outputs_over_s3s_key_limit_are_rejected_before_any_call() {
         ("ALGORITHMIA_API_KEY", "simLocal".to_owned()),
     ]);
     let settings = Settings::from_env(|k| env.get(k).cloned()).expect("settings");
-    let transcriber = Transcriber {
-        algorithms: AlgorithmClient::new(&settings.algorithmia, ApiKey::new("simLocal"))
-            .expect("client"),
-        settings,
-        s3,
-    };
+    let algorithms =
+        AlgorithmClient::new(&settings.algorithmia, ApiKey::new("simLocal")).expect("client");
+    let transcriber = Transcriber::new(settings, algorithms, &config);
     let report = handle_notification(event(&bucket, &key), soon(), &transcriber)
         .await
         .expect("a rejection does not fail the invocation");

@@ -32,3 +32,15 @@ fn sample_event_keys_decode() {
     );
     assert_eq!(load("s3-test-event.json"), S3Notification::Test);
 }
+
+#[test]
+fn the_schedules_sweep_event_is_recognised() {
+    let path = workspace_root().join("blueprints/s3-transcribe/events/sweep-async-jobs.json");
+    let text = std::fs::read_to_string(&path).expect("sample event");
+    let payload: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let sweep = s3_transcribe::SweepEvent::recognise(&payload, None)
+        .expect("a sweep")
+        .expect("valid");
+    assert_eq!(sweep.bucket, "my-stack-123456789012-media");
+    assert!(S3Notification::parse(payload).is_err(), "not an S3 event");
+}

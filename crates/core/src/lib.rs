@@ -7,12 +7,15 @@
 //! - [`client`]: [`AlgorithmClient`], the Algorithmia v1 HTTP client.
 //! - [`s3_event`]: S3 notifications, including key decoding and `s3:TestEvent`.
 //! - [`lambda`]: runtime glue (tracing, AWS config, deadlines, error diagnostics).
+//! - [`report`]: per-record outcomes and what the invocation returns.
+//! - [`metrics`]: one CloudWatch EMF line per invocation (records by outcome, calls).
 
 pub mod api_key;
 pub mod auth;
 pub mod client;
 pub mod env;
 pub mod lambda;
+pub mod metrics;
 pub mod report;
 pub mod s3_event;
 pub mod s3_objects;

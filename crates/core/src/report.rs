@@ -104,7 +104,8 @@ pub struct Report {
 }
 
 impl Report {
-    /// Adds one record's outcome and logs it.
+    /// Adds one record's outcome, logs it, and counts it in the invocation's metrics
+    /// ([`crate::metrics`]).
     pub fn push(&mut self, record: impl Into<String>, outcome: Outcome) {
         let record = record.into();
         match &outcome {
@@ -115,6 +116,7 @@ impl Report {
             }
             Outcome::Failed { error } => tracing::warn!(%record, %error, "failed: will be retried"),
         }
+        crate::metrics::record(|tally| tally.count(&outcome));
         self.records.push(RecordReport { record, outcome });
     }
 

@@ -16,17 +16,21 @@
 //!   `default` env that builds, validates and deploys the folder's `template.yaml`,
 //!   and points SAM nowhere else, so `cd blueprints/<name> && sam build && sam deploy`
 //!   works.
+//! - [`alarm_problems`]: every failure queue has an alarm on its depth and every
+//!   function one on its `Errors`, both notifying the topic `AlarmTopicArn` names.
 //!
 //! Modules by job: `template` finds and reads the templates and evaluates
 //! CloudFormation intrinsics, `iam` checks grants, `functions` how functions are
 //! built, `concurrency` the bounds on calls, `samconfig` the SAM CLI config.
 
+mod alarms;
 mod concurrency;
 mod functions;
 mod iam;
 mod samconfig;
 mod template;
 
+pub use alarms::{ALARM_TOPIC, alarm_problems};
 pub use concurrency::{
     DEFAULT_ENDPOINT_CAPACITY, MAX_CONCURRENCY, RESERVED_CONCURRENCY, concurrency_problems,
 };

@@ -12,9 +12,9 @@ use std::sync::{Condvar, Mutex};
 
 use serde_yaml::Value;
 use template_checks::{
-    OTHER_DEPLOY_DIRS, blueprint_dirs, blueprint_templates, broad_grants, build_problems,
-    concurrency_problems, deploy_dirs, deploy_templates, implicit_grants, load, samconfig_problems,
-    workspace_bins,
+    OTHER_DEPLOY_DIRS, alarm_problems, blueprint_dirs, blueprint_templates, broad_grants,
+    build_problems, concurrency_problems, deploy_dirs, deploy_templates, implicit_grants, load,
+    samconfig_problems, workspace_bins,
 };
 
 fn root() -> PathBuf {
@@ -290,6 +290,52 @@ fn every_function_bounds_its_calls_across_instances() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Item 7 of the reliability issue: failures raise an alarm. Each blueprint has an
+/// alarm on its failure queue's depth and one on its function's `Errors`, notifying the
+/// topic `AlarmTopicArn` names (none by default).
+#[test]
+fn every_blueprint_alarms_on_its_failure_queue_and_function_errors() {
+    let mut problems = Vec::new();
+    for template in templates() {
+        let doc = load(&template).expect("template");
+        for problem in alarm_problems(&doc) {
+            problems.push(format!("{}: {problem}", relative(&template)));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The check is not vacuous: the real template without its failure-queue alarm fails.
+#[test]
+fn the_alarm_check_catches_a_real_template_without_its_alarms() {
+    let mut doc = load(&root().join("blueprints/s3-thumbnail/template.yaml")).expect("template");
+    assert!(
+        alarm_problems(&doc).is_empty(),
+        "{:#?}",
+        alarm_problems(&doc)
+    );
+    let resources = doc["Resources"].as_mapping_mut().expect("Resources");
+    let alarms: Vec<Value> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(alarms.len(), 2, "{alarms:?}");
+    for id in &alarms {
+        resources.remove(id);
+    }
+    let found = alarm_problems(&doc);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].starts_with("FailureQueue: no AWS::CloudWatch::Alarm"),
+        "{found:#?}"
+    );
+    assert!(
+        found[1].starts_with("ThumbnailFunction: no AWS::CloudWatch::Alarm"),
+        "{found:#?}"
+    );
 }
 
 #[test]

@@ -222,13 +222,36 @@ impl AlgorithmClient {
     }
 
     /// Sends the call, retrying what a retry can fix, within the attempt budget and
-    /// the deadline. Returns a 2xx reply; every other status is an error.
+    /// the deadline. Returns a 2xx reply; every other status is an error. A call that
+    /// sent at least one attempt counts in the invocation's metrics: its latency
+    /// (retries and back-off included), its retries, and whether it failed.
     async fn exchange(
         &self,
         algorithm: &AlgoPath,
         input: Input,
         options: &CallOptions,
         mode: OutputMode,
+    ) -> Result<HttpReply, AlgorithmError> {
+        let started = Instant::now();
+        let mut attempts = 0;
+        let result = self
+            .attempts(algorithm, input, options, mode, &mut attempts)
+            .await;
+        if attempts > 0 {
+            let latency = started.elapsed();
+            crate::metrics::record(|tally| tally.call(latency, attempts, result.is_ok()));
+        }
+        result
+    }
+
+    /// [`exchange`](Self::exchange)'s attempts; `sent` counts those actually sent.
+    async fn attempts(
+        &self,
+        algorithm: &AlgoPath,
+        input: Input,
+        options: &CallOptions,
+        mode: OutputMode,
+        sent: &mut u32,
     ) -> Result<HttpReply, AlgorithmError> {
         let name = algorithm.to_string();
         let content_type = input.content_type();
@@ -268,6 +291,7 @@ impl AlgorithmClient {
                 }
                 budget = budget.min(left);
             }
+            *sent = attempt;
             let result = {
                 let _permit =
                     self.in_flight
