@@ -1,9 +1,10 @@
 """`make demo`: every blueprint end to end on this machine.
 
 Starts moto, algo-server, `cargo lambda watch` (the Lambda Runtime API emulator,
-running the real bootstrap binaries) and local-trigger (S3 notifications via SQS
-and DynamoDB stream records -> invocations); creates the buckets, queues and table;
-drops in a face photo, a spoken video and a few table items; waits for the results,
+running the real bootstrap binaries) and local-trigger (S3 notifications via SQS,
+DynamoDB and Kinesis stream records -> invocations); creates the buckets, queues,
+table and streams; drops in a face photo, a spoken video, a few table items and a few
+Kinesis records; waits for the results,
 copies them to demo-out/ and prints a summary. Everything it starts is stopped by
 PID on success, failure or Ctrl-C.
 """
@@ -28,7 +29,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 API_KEY = "simDemoKey0123456789"
 REGION = "us-east-1"
-FUNCTIONS = ("s3-thumbnail", "s3-transcribe", "dynamodb-predict")
+FUNCTIONS = ("s3-thumbnail", "s3-transcribe", "dynamodb-predict", "kinesis-predict")
 MODEL = "breast-cancer/1.0.0"
 WAIT_SECONDS = int(os.environ.get("DEMO_WAIT_SECONDS", "900"))
 
@@ -144,9 +145,11 @@ def main():
         endpoint_url=endpoint, region_name=REGION,
         aws_access_key_id="demo", aws_secret_access_key="demo",
     )
-    s3, sqs, kms, ddb = (boto3.client(s, **aws) for s in ("s3", "sqs", "kms", "dynamodb"))
+    s3, sqs, kms, ddb, kinesis = (
+        boto3.client(s, **aws) for s in ("s3", "sqs", "kms", "dynamodb", "kinesis")
+    )
 
-    say("creating buckets, queues, the table and a KMS key (the key travels KMS-encrypted)")
+    say("creating buckets, queues, the table, two streams and a KMS key (the key travels KMS-encrypted)")
     key_id = kms.create_key(Description="demo Algorithmia key")["KeyMetadata"]["KeyId"]
     ciphertext = base64.b64encode(
         kms.encrypt(KeyId=key_id, Plaintext=API_KEY.encode())["CiphertextBlob"]
@@ -184,6 +187,10 @@ def main():
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     stream_arn = table["TableDescription"]["LatestStreamArn"]
+    for name in ("demo-measurements", "demo-predictions"):
+        kinesis.create_stream(StreamName=name, ShardCount=1)
+    measurements_arn = kinesis.describe_stream_summary(StreamName="demo-measurements")[
+        "StreamDescriptionSummary"]["StreamARN"]
 
     env_file = OUT / "functions.env"
     env_file.write_text("\n".join([
@@ -197,6 +204,7 @@ def main():
         "THUMBNAIL_SIZES=200x200,640x360",
         f"MODEL={MODEL}",
         f"FEATURES={','.join(features)}",
+        "OUTPUT_STREAM=demo-predictions",
         "RUST_LOG=info",
     ]) + "\n")
     path = f"{VENV_BIN}:{os.environ.get('PATH', '')}"
@@ -214,6 +222,7 @@ def main():
          "--s3-queue", f"{queues['thumbnail-events'][0]}=s3-thumbnail",
          "--s3-queue", f"{queues['transcribe-events'][0]}=s3-transcribe",
          "--dynamodb-stream", f"{stream_arn}=dynamodb-predict",
+         "--kinesis-stream", f"{measurements_arn}=kinesis-predict",
          "--dead-letter", str(OUT / "dead-letter.jsonl")],
     )
     time.sleep(1)
@@ -221,7 +230,7 @@ def main():
         raise SystemExit("demo: local-trigger exited at start; see demo-out/local-trigger.log")
 
     photo_key, video_key = "uploads/astronaut photo.jpg", "media/hello world.mp4"
-    say(f"uploading s3://demo-images/{photo_key}, s3://demo-media/{video_key} and 5 table items")
+    say(f"uploading s3://demo-images/{photo_key}, s3://demo-media/{video_key}, 5 table items and 5 Kinesis records")
     s3.upload_file(str(ROOT / "fixtures/images/astronaut.jpg"), "demo-images", photo_key,
                    ExtraArgs={"ContentType": "image/jpeg"})
     s3.upload_file(str(ROOT / "fixtures/generated/speech.mp4"), "demo-media", video_key,
@@ -231,6 +240,10 @@ def main():
         item = {"id": {"S": f"patient-{i + 1}"}}
         item.update({name: {"N": repr(float(row["features"][name]))} for name in features})
         ddb.put_item(TableName="demo-patients", Item=item)
+    for i, row in enumerate(rows):
+        record = {"patient": f"patient-{i + 1}"} | {name: float(row["features"][name]) for name in features}
+        kinesis.put_record(StreamName="demo-measurements", PartitionKey=f"patient-{i + 1}",
+                           Data=json.dumps(record).encode())
 
     def objects(bucket, prefix):
         listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
@@ -247,6 +260,16 @@ def main():
         return items if all("prediction" in item for item in items) else None
 
     items = wait_for("predictions", predicted)
+
+    def stream_outputs():
+        shard = kinesis.list_shards(StreamName="demo-predictions")["Shards"][0]["ShardId"]
+        iterator = kinesis.get_shard_iterator(StreamName="demo-predictions", ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        records = kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+        outputs = [json.loads(r["Data"]) for r in records]
+        return outputs if len(outputs) >= len(rows) else None
+
+    enriched = wait_for("enriched records on demo-predictions", stream_outputs)
 
     say("results (copies in demo-out/)")
     print()
@@ -280,6 +303,12 @@ def main():
         print(f"                 {item['id']['S']}: {p['label']['S']} (score {float(p['score']['N']):.4f}; "
               f"scikit-learn: {row['label']} {row['score']:.4f}; truth {row.get('truth')})")
     (OUT / "dynamodb-predict.json").write_text(json.dumps(predictions, indent=2) + "\n")
+    print(f"  kinesis-predict stream demo-measurements -> demo-predictions, model {MODEL}")
+    for row, output in zip(rows, enriched):
+        p, source = output["prediction"], output["source"]
+        print(f"                 {source['partition_key']} (seq {source['sequence_number']}): {p['label']} "
+              f"(score {p['score']:.4f}; scikit-learn: {row['label']} {row['score']:.4f})")
+    (OUT / "kinesis-predict.json").write_text(json.dumps(enriched, indent=2) + "\n")
     dead = OUT / "dead-letter.jsonl"
     print(f"  dead-letter log: {'empty' if not dead.exists() else str(dead.read_text().count(chr(10))) + ' events'}")
     print()

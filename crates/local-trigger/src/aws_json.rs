@@ -1,5 +1,5 @@
-//! The few SQS and DynamoDB Streams calls local delivery needs, over their JSON
-//! protocols (moto serves both; no SDK crate is needed for a dev tool).
+//! The few SQS, DynamoDB Streams and Kinesis calls local delivery needs, over their
+//! JSON protocols (moto serves all three; no SDK crate is needed for a dev tool).
 
 use std::collections::HashSet;
 
@@ -13,6 +13,9 @@ pub struct AwsJsonError {
     pub endpoint: String,
     pub detail: String,
 }
+
+const JSON_1_0: &str = "application/x-amz-json-1.0";
+const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 #[derive(Clone)]
 pub struct AwsJson {
@@ -33,6 +36,7 @@ impl AwsJson {
         service: &'static str,
         target: &str,
         signing_name: &str,
+        content_type: &str,
         operation: &str,
         body: Value,
     ) -> Result<Value, AwsJsonError> {
@@ -46,7 +50,7 @@ impl AwsJson {
             .http
             .post(format!("{}/", self.endpoint))
             .header("X-Amz-Target", format!("{target}.{operation}"))
-            .header("Content-Type", "application/x-amz-json-1.0")
+            .header("Content-Type", content_type)
             .header(
                 "Authorization",
                 format!("AWS4-HMAC-SHA256 Credential=local/20261128/us-east-1/{signing_name}/aws4_request, SignedHeaders=host, Signature=0"),
@@ -64,7 +68,20 @@ impl AwsJson {
     }
 
     pub async fn sqs(&self, operation: &str, body: Value) -> Result<Value, AwsJsonError> {
-        self.call("SQS", "AmazonSQS", "sqs", operation, body).await
+        self.call("SQS", "AmazonSQS", "sqs", JSON_1_0, operation, body)
+            .await
+    }
+
+    pub async fn kinesis(&self, operation: &str, body: Value) -> Result<Value, AwsJsonError> {
+        self.call(
+            "Kinesis",
+            "Kinesis_20131202",
+            "kinesis",
+            JSON_1_1,
+            operation,
+            body,
+        )
+        .await
     }
 
     pub async fn streams(&self, operation: &str, body: Value) -> Result<Value, AwsJsonError> {
@@ -72,6 +89,7 @@ impl AwsJson {
             "DynamoDB Streams",
             "DynamoDBStreams_20120810",
             "dynamodb",
+            JSON_1_0,
             operation,
             body,
         )
@@ -79,9 +97,53 @@ impl AwsJson {
     }
 }
 
-/// Reads a DynamoDB stream shard by shard.
+/// Which service a stream belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    DynamoDb,
+    Kinesis,
+}
+
+/// Reads a DynamoDB or Kinesis stream shard by shard. Its records come as Lambda
+/// delivers them (DynamoDB Streams' own records already have that shape; Kinesis
+/// records are wrapped as `{"kinesis": {...}, "eventID": "SHARD:SEQUENCE", ...}`),
+/// less `eventSourceARN`, which [`lambda_event`] adds.
 pub struct StreamReader {
     api: AwsJson,
+    kind: StreamKind,
+}
+
+/// A stream record's sequence number, DynamoDB's or Kinesis's, as Lambda delivers it.
+pub fn sequence_number(record: &Value) -> Option<&str> {
+    record["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .or_else(|| record["kinesis"]["sequenceNumber"].as_str())
+}
+
+/// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` -> `NAME` (moto's GetShardIterator
+/// takes only the name).
+fn kinesis_stream_name(arn: &str) -> &str {
+    arn.rsplit_once(":stream/").map_or(arn, |(_, name)| name)
+}
+
+/// A Kinesis `GetRecords` record as Lambda delivers it.
+fn kinesis_lambda_record(record: &Value, shard_id: &str) -> Value {
+    let sequence = record["SequenceNumber"].as_str().unwrap_or_default();
+    json!({
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record["PartitionKey"],
+            "sequenceNumber": sequence,
+            "data": record["Data"],
+            "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"],
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": format!("{shard_id}:{sequence}"),
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/local-trigger",
+        "awsRegion": "us-east-1",
+    })
 }
 
 /// Where reading one shard has got to.
@@ -93,14 +155,16 @@ pub struct StreamReader {
 #[derive(Debug, Clone)]
 pub struct ShardCursor {
     iterator: String,
+    shard_id: String,
     /// The highest sequence number returned, and the event ids returned with it.
     last: Option<(u128, HashSet<String>)>,
 }
 
 impl ShardCursor {
-    fn new(iterator: String) -> Self {
+    fn new(iterator: String, shard_id: String) -> Self {
         Self {
             iterator,
+            shard_id,
             last: None,
         }
     }
@@ -109,9 +173,7 @@ impl ShardCursor {
     fn fresh(&mut self, page: Vec<Value>) -> Vec<Value> {
         let mut fresh = Vec::with_capacity(page.len());
         for record in page {
-            let sequence = record["dynamodb"]["SequenceNumber"]
-                .as_str()
-                .and_then(|s| s.parse::<u128>().ok());
+            let sequence = sequence_number(&record).and_then(|s| s.parse::<u128>().ok());
             let id = record["eventID"].as_str().unwrap_or_default().to_owned();
             if let Some(sequence) = sequence {
                 match &mut self.last {
@@ -133,34 +195,62 @@ impl ShardCursor {
 }
 
 impl StreamReader {
+    /// A reader of DynamoDB streams.
     pub fn new(endpoint: &str) -> Self {
+        Self::of(StreamKind::DynamoDb, endpoint)
+    }
+
+    /// A reader of Kinesis data streams.
+    pub fn kinesis(endpoint: &str) -> Self {
+        Self::of(StreamKind::Kinesis, endpoint)
+    }
+
+    pub fn of(kind: StreamKind, endpoint: &str) -> Self {
         Self {
             api: AwsJson::new(endpoint),
+            kind,
+        }
+    }
+
+    async fn call(&self, operation: &str, body: Value) -> Result<Value, AwsJsonError> {
+        match self.kind {
+            StreamKind::DynamoDb => self.api.streams(operation, body).await,
+            StreamKind::Kinesis => self.api.kinesis(operation, body).await,
         }
     }
 
     /// A cursor at the oldest record of every shard of the stream.
     pub async fn cursors(&self, stream_arn: &str) -> Result<Vec<ShardCursor>, AwsJsonError> {
-        let description = self
-            .api
-            .streams("DescribeStream", json!({"StreamArn": stream_arn}))
-            .await?;
-        let shards = description["StreamDescription"]["Shards"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let shards = match self.kind {
+            StreamKind::DynamoDb => {
+                let description = self
+                    .call("DescribeStream", json!({"StreamArn": stream_arn}))
+                    .await?;
+                description["StreamDescription"]["Shards"].clone()
+            }
+            StreamKind::Kinesis => {
+                let listing = self
+                    .call("ListShards", json!({"StreamARN": stream_arn}))
+                    .await?;
+                listing["Shards"].clone()
+            }
+        };
+        let shards = shards.as_array().cloned().unwrap_or_default();
         let mut cursors = Vec::new();
         for shard in shards {
-            let reply = self
-                .api
-                .streams(
-                    "GetShardIterator",
+            let request = match self.kind {
+                StreamKind::DynamoDb => {
                     json!({"StreamArn": stream_arn, "ShardId": shard["ShardId"],
-                           "ShardIteratorType": "TRIM_HORIZON"}),
-                )
-                .await?;
+                                               "ShardIteratorType": "TRIM_HORIZON"})
+                }
+                StreamKind::Kinesis => json!({"StreamName": kinesis_stream_name(stream_arn),
+                                              "ShardId": shard["ShardId"],
+                                              "ShardIteratorType": "TRIM_HORIZON"}),
+            };
+            let reply = self.call("GetShardIterator", request).await?;
             if let Some(iterator) = reply["ShardIterator"].as_str() {
-                cursors.push(ShardCursor::new(iterator.to_owned()));
+                let shard_id = shard["ShardId"].as_str().unwrap_or_default().to_owned();
+                cursors.push(ShardCursor::new(iterator.to_owned(), shard_id));
             }
         }
         Ok(cursors)
@@ -170,8 +260,7 @@ impl StreamReader {
     /// there are none yet), moving the cursor past them.
     pub async fn page(&self, cursor: &mut ShardCursor) -> Result<Vec<Value>, AwsJsonError> {
         let page = self
-            .api
-            .streams(
+            .call(
                 "GetRecords",
                 json!({"ShardIterator": cursor.iterator, "Limit": 1000}),
             )
@@ -179,11 +268,17 @@ impl StreamReader {
         if let Some(next) = page["NextShardIterator"].as_str() {
             cursor.iterator = next.to_owned();
         }
-        let records = page["Records"].as_array().cloned().unwrap_or_default();
+        let mut records = page["Records"].as_array().cloned().unwrap_or_default();
+        if self.kind == StreamKind::Kinesis {
+            records = records
+                .iter()
+                .map(|r| kinesis_lambda_record(r, &cursor.shard_id))
+                .collect();
+        }
         Ok(cursor.fresh(records))
     }
 
-    /// Every record now in the stream, oldest first.
+    /// Every record now in the stream, oldest first (shard by shard).
     pub async fn records(&self, stream_arn: &str) -> Result<Vec<Value>, AwsJsonError> {
         let mut records = Vec::new();
         for mut cursor in self.cursors(stream_arn).await? {
@@ -230,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_cursor_returns_each_record_once_even_when_sequence_numbers_repeat() {
-        let mut cursor = ShardCursor::new("it".into());
+        let mut cursor = ShardCursor::new("it".into(), "shard".into());
         // moto after racing writes: b and c share 14, and the next page repeats c.
         let first = cursor.fresh(vec![
             record("a", "13"),

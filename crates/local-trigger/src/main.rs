@@ -1,12 +1,13 @@
-//! `local-trigger`: delivers moto's S3 notifications and DynamoDB stream records to
-//! functions served by `cargo lambda watch`. See docs/local-development.md.
+//! `local-trigger`: delivers moto's S3 notifications, SQS messages, and DynamoDB and
+//! Kinesis stream records to functions served by `cargo lambda watch`. See
+//! docs/local-development.md.
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use local_trigger::AwsJson;
 use local_trigger::invoke::Invoker;
 use local_trigger::sources::Delivery;
+use local_trigger::{AwsJson, StreamKind};
 
 /// Deliver local AWS events to Lambda functions running under `cargo lambda watch`.
 #[derive(Debug, Parser)]
@@ -24,7 +25,14 @@ struct Args {
     /// STREAM_ARN=FUNCTION: records of this DynamoDB stream go to FUNCTION.
     #[arg(long = "dynamodb-stream", value_parser = pair)]
     streams: Vec<(String, String)>,
-    /// Stream records per invocation.
+    /// STREAM_ARN=FUNCTION: records of this Kinesis data stream go to FUNCTION.
+    #[arg(long = "kinesis-stream", value_parser = pair)]
+    kinesis_streams: Vec<(String, String)>,
+    /// QUEUE_URL=FUNCTION: messages of this SQS queue go to FUNCTION as SQS events
+    /// (up to 10 per invocation).
+    #[arg(long = "sqs-queue", value_parser = pair)]
+    sqs_queues: Vec<(String, String)>,
+    /// Stream records (or SQS messages, at most 10) per invocation.
     #[arg(long, default_value_t = 100)]
     batch_size: usize,
     /// Invocations per event before it is dead-lettered.
@@ -52,9 +60,13 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if args.s3_queues.is_empty() && args.streams.is_empty() {
+    if args.s3_queues.is_empty()
+        && args.streams.is_empty()
+        && args.kinesis_streams.is_empty()
+        && args.sqs_queues.is_empty()
+    {
         eprintln!(
-            "local-trigger: nothing to deliver: give --s3-queue QUEUE_URL=FUNCTION and/or --dynamodb-stream STREAM_ARN=FUNCTION"
+            "local-trigger: nothing to deliver: give one or more of --s3-queue QUEUE_URL=FUNCTION, --sqs-queue QUEUE_URL=FUNCTION, --dynamodb-stream STREAM_ARN=FUNCTION, --kinesis-stream STREAM_ARN=FUNCTION"
         );
         std::process::exit(2);
     }
@@ -75,7 +87,27 @@ async fn main() {
         let delivery = delivery.clone();
         let batch_size = args.batch_size;
         tracing::info!(%stream, %function, "delivering DynamoDB stream records");
-        tasks.spawn(async move { delivery.run_stream(&stream, &function, batch_size).await });
+        tasks.spawn(async move {
+            delivery
+                .run_stream(StreamKind::DynamoDb, &stream, &function, batch_size)
+                .await
+        });
+    }
+    for (stream, function) in args.kinesis_streams {
+        let delivery = delivery.clone();
+        let batch_size = args.batch_size;
+        tracing::info!(%stream, %function, "delivering Kinesis stream records");
+        tasks.spawn(async move {
+            delivery
+                .run_stream(StreamKind::Kinesis, &stream, &function, batch_size)
+                .await
+        });
+    }
+    for (queue, function) in args.sqs_queues {
+        let delivery = delivery.clone();
+        let batch_size = args.batch_size;
+        tracing::info!(%queue, %function, "delivering SQS messages");
+        tasks.spawn(async move { delivery.run_sqs(&queue, &function, batch_size).await });
     }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),

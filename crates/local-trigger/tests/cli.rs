@@ -20,7 +20,9 @@ fn nothing_to_deliver_is_refused_naming_the_flags() {
     assert_eq!(code, 2, "{text}");
     assert!(
         text.contains("--s3-queue QUEUE_URL=FUNCTION")
-            && text.contains("--dynamodb-stream STREAM_ARN=FUNCTION"),
+            && text.contains("--dynamodb-stream STREAM_ARN=FUNCTION")
+            && text.contains("--kinesis-stream STREAM_ARN=FUNCTION")
+            && text.contains("--sqs-queue QUEUE_URL=FUNCTION"),
         "{text}"
     );
 }
