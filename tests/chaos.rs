@@ -6,8 +6,10 @@
 //!
 //! Faults, in this order while the inputs flow (repeated every 8 s in longer runs): a window of 429s, `algo-server` killed
 //! mid-batch and restarted on the same port 1.5 s later (the gateway answers 502
-//! meanwhile), a window of 503s, and every S3 notification delivered a second time, in
-//! reverse order (duplicated and reordered events). Outputs are counted as S3 object versions
+//! meanwhile), a window of 503s, a 1.5 s outage of moto as the functions and the server
+//! reach it (a proxy drops every connection: S3 and DynamoDB unreachable, presigned URLs
+//! failing), and every S3 notification delivered a second time, in reverse order
+//! (duplicated and reordered events). Outputs are counted as S3 object versions
 //! (versioned buckets) and DynamoDB writes as stream MODIFY records, so a second write
 //! of the same output is seen even when it is identical.
 //!
@@ -26,8 +28,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use axum::http::StatusCode;
 use blueprint_testkit::{
-    AlgoServer, Gateway, free_port, moto_config, moto_endpoint, table_with_stream, unique,
-    wait_for_port, workspace_root,
+    AlgoServer, Gateway, OutageProxy, free_port, moto_config, moto_endpoint, table_with_stream,
+    unique, wait_for_port, workspace_root,
 };
 use local_trigger::{AwsJson, StreamReader};
 use serde_json::{Value, json};
@@ -214,6 +216,14 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     )
     .await;
 
+    // The functions (and the presigned URLs they hand the server) reach moto through a
+    // proxy that the run cuts for a while: an outage of S3 and DynamoDB.
+    let moto_addr = moto_endpoint()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("moto's address");
+    let storage = Arc::new(OutageProxy::start(moto_addr).await);
+
     let images = versioned_bucket(&s3, "chaos-images").await;
     let media = versioned_bucket(&s3, "chaos-media").await;
     let image_queue = notify(&s3, &sqs, &images, &[&[("prefix", "uploads/")]]).await;
@@ -251,6 +261,7 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     let common = [
         ("ALGORITHMIA_API", gateway.url.clone()),
         ("ALGORITHMIA_API_KEY", KEY.to_owned()),
+        ("AWS_ENDPOINT_URL", storage.url.clone()),
     ];
     start_function(
         &mut processes,
@@ -309,6 +320,7 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     let cycles = 1 + (scale - 1) / 4;
     let started = Instant::now();
     let fault_mode = Arc::clone(&mode);
+    let outage = Arc::clone(&storage);
     let mut running = server.take();
     let faults = tokio::spawn(async move {
         let mut restarted = None;
@@ -329,6 +341,9 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
             fault_mode.store(UNAVAILABLE, Ordering::SeqCst);
             tokio::time::sleep_until(at(5.5).into()).await;
             fault_mode.store(PASS, Ordering::SeqCst);
+            outage.cut();
+            tokio::time::sleep_until(at(7.0).into()).await;
+            outage.restore();
         }
         restarted
     });
@@ -576,9 +591,11 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     total.add(&items);
     total.print("total");
     println!(
-        "faults: gateway calls {}, answered by the gateway (429/503) {}",
+        "faults: {cycles} cycles; gateway calls {}, answered by the gateway (429/503) {}; \
+         storage connections refused or cut by the outages {}",
         gateway.counters.calls.load(Ordering::SeqCst),
-        gateway.counters.failed.load(Ordering::SeqCst)
+        gateway.counters.failed.load(Ordering::SeqCst),
+        storage.dropped.load(Ordering::SeqCst)
     );
 
     assert!(

@@ -5,6 +5,7 @@
 //! [`unique`] because moto's state is shared by all tests of a run.
 
 mod cold_start;
+mod outage;
 mod services;
 mod text;
 
@@ -12,6 +13,7 @@ pub use cold_start::{
     assert_cold_start_messages, assert_message, failed_cold_start, kms_ciphertext, moto_env,
 };
 pub use local_trigger::{StreamReader, lambda_event};
+pub use outage::OutageProxy;
 pub use services::{
     AlgoServer, FailRule, Gateway, GatewayCounters, algo_server_bin, workspace_bin,
 };
