@@ -9,7 +9,10 @@
 //! meanwhile), a window of 503s, a 1.5 s outage of moto as the functions and the server
 //! reach it (a proxy drops every connection: S3 and DynamoDB unreachable, presigned URLs
 //! failing), and every S3 notification delivered a second time, in reverse order
-//! (duplicated and reordered events). Outputs are counted as S3 object versions
+//! (duplicated and reordered events). Recordings are transcribed as async jobs
+//! (`output=void`), and the first submission of one is answered as accepted and never
+//! forwarded (a dropped async result): s3-transcribe's sweep, run every 3 s with a job
+//! deadline of 6 s (`ASYNC_JOB_DEADLINE`), must resubmit it. Outputs are counted as S3 object versions
 //! (versioned buckets) and DynamoDB writes as stream MODIFY records, so a second write
 //! of the same output is seen even when it is identical.
 //!
@@ -20,7 +23,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -186,6 +189,28 @@ fn dead_lettered(path: &std::path::Path) -> Vec<String> {
     found
 }
 
+/// The source keys of the async jobs s3-transcribe's sweep gave up on (its failure
+/// queue's messages: `{"reason", "source": {"bucket", "key", ...}, ...}`), left in the
+/// queue for the next look.
+async fn given_up_keys(sqs: &AwsJson, queue: &str) -> Vec<String> {
+    let Ok(reply) = sqs
+        .sqs(
+            "ReceiveMessage",
+            json!({"QueueUrl": queue, "MaxNumberOfMessages": 10, "VisibilityTimeout": 0}),
+        )
+        .await
+    else {
+        return Vec::new();
+    };
+    reply["Messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| serde_json::from_str::<Value>(m["Body"].as_str()?).ok())
+        .filter_map(|body| body["source"]["key"].as_str().map(str::to_owned))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_input_ends_exactly_once_under_injected_faults() {
     let scale = scale();
@@ -204,15 +229,29 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     ));
     let mode = Arc::new(AtomicU8::new(PASS));
     let gateway_mode = Arc::clone(&mode);
+    // The first asynchronous submission of the first recording is answered as accepted
+    // and never forwarded: a dropped async result, which only the sweep can mend.
+    let dropped = Arc::new(AtomicU32::new(0));
+    let gateway_dropped = Arc::clone(&dropped);
     let gateway = Gateway::start(
         &format!("http://127.0.0.1:{server_port}"),
-        Arc::new(
-            move |_body: &[u8]| match gateway_mode.load(Ordering::SeqCst) {
+        Arc::new(move |body: &[u8]| {
+            let text = String::from_utf8_lossy(body);
+            if text.contains("output_url")
+                && text.contains("clip%200.mp4")
+                && gateway_dropped
+                    .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                let accepted = r#"{"async":"void","request_id":"dropped-by-the-chaos-run"}"#;
+                return Some((StatusCode::OK, accepted.to_owned()));
+            }
+            match gateway_mode.load(Ordering::SeqCst) {
                 THROTTLE => Some((StatusCode::TOO_MANY_REQUESTS, String::new())),
                 UNAVAILABLE => Some((StatusCode::SERVICE_UNAVAILABLE, String::new())),
                 _ => None,
-            },
-        ),
+            }
+        }),
     )
     .await;
 
@@ -227,7 +266,27 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     let images = versioned_bucket(&s3, "chaos-images").await;
     let media = versioned_bucket(&s3, "chaos-media").await;
     let image_queue = notify(&s3, &sqs, &images, &[&[("prefix", "uploads/")]]).await;
-    let media_queue = notify(&s3, &sqs, &media, &[&[("prefix", "media/")]]).await;
+    let media_queue = notify(
+        &s3,
+        &sqs,
+        &media,
+        &[
+            &[("prefix", "media/")],
+            &[("prefix", "transcripts/.pending/"), ("suffix", ".json")],
+        ],
+    )
+    .await;
+    // Where s3-transcribe's sweep sends an async job it gives up on.
+    let given_up = sqs
+        .sqs(
+            "CreateQueue",
+            json!({"QueueName": unique("chaos-given-up")}),
+        )
+        .await
+        .expect("create queue")["QueueUrl"]
+        .as_str()
+        .expect("queue URL")
+        .to_owned();
     let (table, stream) = table_with_stream(&dynamodb, "chaos-items").await;
     let manifest = read_json(&root.join(format!("models/predict/{MODEL}/manifest.json")));
     let features: Vec<String> = manifest["features"]
@@ -275,7 +334,16 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
         &runtime,
         "s3-transcribe",
         "s3-transcribe",
-        &[common.as_slice(), &[("TRANSCRIBE_MODE", "sync".into())]].concat(),
+        &[
+            common.as_slice(),
+            &[
+                // Every recording as an async job, with a sweep deadline of seconds.
+                ("TRANSCRIBE_MODE", "async".into()),
+                ("ASYNC_JOB_DEADLINE", "6".into()),
+                ("FAILURE_QUEUE_URL", given_up.clone()),
+            ],
+        ]
+        .concat(),
     );
     start_function(
         &mut processes,
@@ -316,6 +384,17 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     // The faults, on a clock of their own while the inputs flow: 429s, then
     // algo-server killed (the gateway answers 502) and restarted on the same port, then
     // 503s.
+    // The EventBridge schedule of s3-transcribe's template, every 3 s instead of 10 min.
+    let sweep_url = format!("{runtime}/2015-03-31/functions/s3-transcribe/invocations");
+    let sweep_event = json!({"sweep": "async-jobs", "bucket": media}).to_string();
+    let sweeps = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let _ = http.post(&sweep_url).body(sweep_event.clone()).send().await;
+        }
+    });
+
     // Repeated every 8 s for longer runs (`make chaos`): 1 cycle at scale 1, 6 at 20.
     let cycles = 1 + (scale - 1) / 4;
     let started = Instant::now();
@@ -467,7 +546,11 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     };
     let deadline = Instant::now() + WAIT * u32::try_from(scale.div_ceil(4)).unwrap_or(1).max(1);
     loop {
-        let dead = dead_lettered(&dead_letter);
+        let dead = [
+            dead_lettered(&dead_letter),
+            given_up_keys(&sqs, &given_up).await,
+        ]
+        .concat();
         let thumbs = versions(&s3, &images, "thumbnails/").await;
         let transcripts = versions(&s3, &media, "transcripts/").await;
         let logs = processes.logs_of(&["s3-thumbnail", "s3-transcribe", "dynamodb-predict"]);
@@ -512,8 +595,14 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     // Late duplicates would land after the first outputs: let deliveries settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
+    sweeps.abort();
+
     // The ledger.
-    let dead = dead_lettered(&dead_letter);
+    let dead = [
+        dead_lettered(&dead_letter),
+        given_up_keys(&sqs, &given_up).await,
+    ]
+    .concat();
     let logs = processes.logs_of(&["s3-thumbnail", "s3-transcribe", "dynamodb-predict"]);
     let mut total = Ledger::default();
     let thumbs = versions(&s3, &images, "thumbnails/").await;
@@ -592,10 +681,11 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
     total.print("total");
     println!(
         "faults: {cycles} cycles; gateway calls {}, answered by the gateway (429/503) {}; \
-         storage connections refused or cut by the outages {}",
+         storage connections refused or cut by the outages {}; async results dropped {}",
         gateway.counters.calls.load(Ordering::SeqCst),
         gateway.counters.failed.load(Ordering::SeqCst),
-        storage.dropped.load(Ordering::SeqCst)
+        storage.dropped.load(Ordering::SeqCst),
+        dropped.load(Ordering::SeqCst)
     );
 
     assert!(
@@ -615,8 +705,8 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
         "the four bad inputs are rejected: {total:?}"
     );
     assert!(
-        gateway.counters.failed.load(Ordering::SeqCst) > 0,
-        "no fault was injected: the run proves nothing"
+        gateway.counters.failed.load(Ordering::SeqCst) > 0 && dropped.load(Ordering::SeqCst) == 1,
+        "the faults were not injected: the run proves nothing"
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&processes.dir);

@@ -403,7 +403,7 @@ pub(crate) async fn start_async(
     };
     let settings = &transcriber.settings;
     let timeout = settings.async_timeout(attempt.media_seconds);
-    let mut marker = JobMarker::new(source, attempt, now, timeout);
+    let mut marker = JobMarker::new(source, attempt, now, settings.async_wait(timeout));
     let marker_key = transcriber.marker_key(source);
     if let Err(e) = jobs::write_marker(transcriber, output_bucket, &marker_key, &marker).await {
         return Outcome::from(e);

@@ -101,7 +101,7 @@ pub struct JobMarker {
     /// Unix seconds of this submission.
     pub submitted_at: u64,
     /// Unix seconds after which the sweep takes the job up: this submission's
-    /// algorithm timeout plus [`RESULT_GRACE`].
+    /// algorithm timeout plus [`RESULT_GRACE`], or `ASYNC_JOB_DEADLINE` seconds.
     pub deadline: u64,
     /// Submissions made, this one included.
     pub attempt: u32,
@@ -115,7 +115,7 @@ impl JobMarker {
         source: &SourceObject,
         attempt: Attempt,
         now: SystemTime,
-        timeout: Duration,
+        wait: Duration,
     ) -> Self {
         let submitted_at = unix(now);
         Self {
@@ -127,7 +127,7 @@ impl JobMarker {
             media_seconds: attempt.media_seconds,
             started_at: attempt.started_at,
             submitted_at,
-            deadline: submitted_at + (timeout + RESULT_GRACE).as_secs(),
+            deadline: submitted_at + wait.as_secs(),
             attempt: attempt.number,
             last_error: None,
         }
@@ -410,7 +410,12 @@ mod tests {
             started_at: 999_000,
             media_seconds: 1200.0,
         };
-        let marker = JobMarker::new(&source, attempt, now, Duration::from_secs(660));
+        let marker = JobMarker::new(
+            &source,
+            attempt,
+            now,
+            Duration::from_secs(660) + RESULT_GRACE,
+        );
         assert_eq!(marker.deadline, 1_000_000 + 660 + 900);
         assert_eq!(marker.attempt, 2);
         let text = serde_json::to_string(&marker).expect("JSON");

@@ -17,6 +17,7 @@ pub const TRANSCRIBE_BYTES_PER_SECOND: &str = "TRANSCRIBE_BYTES_PER_SECOND";
 pub const TRANSCRIBE_SPEED: &str = "TRANSCRIBE_SPEED";
 pub const MEDIA_BITRATE_FLOOR: &str = "MEDIA_BITRATE_FLOOR";
 pub const MAX_ASYNC_ATTEMPTS: &str = "MAX_ASYNC_ATTEMPTS";
+pub const ASYNC_JOB_DEADLINE: &str = "ASYNC_JOB_DEADLINE";
 pub const FAILURE_QUEUE_URL: &str = "FAILURE_QUEUE_URL";
 pub const MAX_MEDIA_BYTES: &str = "MAX_MEDIA_BYTES";
 pub const LANGUAGE: &str = "LANGUAGE";
@@ -63,6 +64,9 @@ pub struct Settings {
     pub bitrate_floor: u64,
     /// Submissions of one async job (the first included) before it is given up.
     pub max_async_attempts: u32,
+    /// Seconds after a submission before the sweep takes the job up; unset: the
+    /// algorithm's timeout plus [`crate::jobs::RESULT_GRACE`].
+    pub async_job_deadline: Option<Duration>,
     /// Where the sweep sends an async job it gives up on (the stack's failure queue).
     pub failure_queue_url: Option<String>,
     pub max_media_bytes: u64,
@@ -114,6 +118,10 @@ impl Settings {
             speed: positive(&env, TRANSCRIBE_SPEED, 6)?,
             bitrate_floor: positive(&env, MEDIA_BITRATE_FLOOR, 16_000)?,
             max_async_attempts: positive(&env, MAX_ASYNC_ATTEMPTS, 3)?,
+            async_job_deadline: match non_empty(&env, ASYNC_JOB_DEADLINE) {
+                Some(_) => Some(Duration::from_secs(positive(&env, ASYNC_JOB_DEADLINE, 1)?)),
+                None => None,
+            },
             failure_queue_url: non_empty(&env, FAILURE_QUEUE_URL),
             max_media_bytes: positive(&env, MAX_MEDIA_BYTES, 2 * 1024 * 1024 * 1024)?,
             language: non_empty(&env, LANGUAGE),
@@ -152,6 +160,12 @@ impl Settings {
 
     /// The algorithm's timeout for an async job: three times the expected work plus a
     /// minute, within the API's 300 s default and 3,000 s maximum.
+    /// How long after a submission its result may take before the sweep resubmits.
+    pub fn async_wait(&self, timeout: Duration) -> Duration {
+        self.async_job_deadline
+            .unwrap_or(timeout + crate::jobs::RESULT_GRACE)
+    }
+
     pub fn async_timeout(&self, media_seconds: f64) -> Duration {
         (self.expected_work(media_seconds) * 3 + Duration::from_secs(60)).clamp(
             Duration::from_secs(300),
@@ -173,6 +187,24 @@ mod tests {
                 .or_else(|| (k == "ALGORITHMIA_API_KEY").then(|| "simK".into()))
         })
         .expect("valid")
+    }
+
+    #[test]
+    fn the_sweep_waits_the_timeout_plus_grace_unless_a_deadline_is_set() {
+        let timeout = Duration::from_secs(300);
+        assert_eq!(
+            settings(&[]).async_wait(timeout),
+            timeout + crate::jobs::RESULT_GRACE
+        );
+        let hurried = settings(&[(ASYNC_JOB_DEADLINE, "45")]);
+        assert_eq!(hurried.async_wait(timeout), Duration::from_secs(45));
+        let error = Settings::from_env(|k| match k {
+            ASYNC_JOB_DEADLINE => Some("0".into()),
+            "ALGORITHMIA_API_KEY" => Some("simK".into()),
+            _ => None,
+        })
+        .expect_err("zero");
+        assert!(error.to_string().contains(ASYNC_JOB_DEADLINE), "{error}");
     }
 
     #[test]
