@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::data::{Caller, Data, DataPath};
 use crate::fetch::{FetchError, Fetcher};
 use crate::pool::WorkerSlot;
 
@@ -138,6 +139,8 @@ pub trait Algorithm: Send + Sync + 'static {
 pub struct Services {
     pub fetcher: Arc<Fetcher>,
     pub limits: Limits,
+    /// The Data API, for `data://` inputs and outputs (none: such URIs are refused).
+    pub data: Option<Arc<Data>>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -147,7 +150,15 @@ impl Services {
         Self {
             fetcher,
             limits,
+            data: None,
             runtime,
+        }
+    }
+
+    pub fn with_data(self, data: Arc<Data>) -> Self {
+        Self {
+            data: Some(data),
+            ..self
         }
     }
 }
@@ -157,6 +168,8 @@ impl Services {
 pub struct CallInfo {
     /// The request id (`x-request-id`), also the `request_id` of an async reply.
     pub request_id: String,
+    /// The user the caller's API key acts as (whose `data://.my` the call sees).
+    pub user: String,
     /// The version the call resolved to.
     pub version: Version,
     /// Query parameters other than the protocol's own (`timeout`, `output`, `stdout`).
@@ -172,6 +185,21 @@ pub struct Context {
     services: Arc<Services>,
     cancel: CancellationToken,
     worker: Arc<WorkerSlot>,
+    stdout: Stdout,
+}
+
+/// What an algorithm printed during a call (`metadata.stdout` with `stdout=true`).
+#[derive(Debug, Clone, Default)]
+pub struct Stdout(Arc<std::sync::Mutex<String>>);
+
+impl Stdout {
+    /// Everything printed so far, leaving the buffer empty.
+    pub fn take(&self) -> String {
+        self.0
+            .lock()
+            .map(|mut text| std::mem::take(&mut *text))
+            .unwrap_or_default()
+    }
 }
 
 impl Context {
@@ -181,6 +209,59 @@ impl Context {
             services,
             cancel,
             worker: Arc::default(),
+            stdout: Stdout::default(),
+        }
+    }
+
+    /// The buffer [`Context::print`] writes to.
+    pub fn stdout(&self) -> Stdout {
+        self.stdout.clone()
+    }
+
+    /// Prints a line to the call's stdout (returned to a caller who asked `stdout=true`).
+    pub fn print(&self, line: impl AsRef<str>) {
+        if let Ok(mut text) = self.stdout.0.lock() {
+            text.push_str(line.as_ref());
+            text.push('\n');
+        }
+    }
+
+    fn caller(&self) -> Caller {
+        Caller {
+            user: self.call.user.clone(),
+        }
+    }
+
+    /// Runs blocking Data API work with the worker handed back to the pool meanwhile.
+    fn with_data<T>(
+        &self,
+        uri: &str,
+        what: &str,
+        work: impl FnOnce(&Data, &Caller, &DataPath) -> Result<T, crate::data::DataError>,
+    ) -> Result<T, AlgoError> {
+        let data = self.services.data.as_ref().ok_or_else(|| {
+            AlgoError::input(format!(
+                "{what}: this server has no Data API for data:// URIs"
+            ))
+        })?;
+        let caller = self.caller();
+        let path = DataPath::parse(uri, &caller)
+            .map_err(|error| AlgoError::input(format!("{what}: {error}")))?;
+        let runtime = &self.services.runtime;
+        let result = self
+            .worker
+            .idle(runtime, &self.cancel, || Some(work(data, &caller, &path)))
+            .flatten();
+        match result {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) if error.is_caller_fault() => {
+                Err(AlgoError::input(format!("{what}: {error}")))
+            }
+            Some(Err(error)) => Err(AlgoError::failed(format!("{what}: {error}"))),
+            None => Err(self
+                .check_cancelled()
+                .err()
+                .unwrap_or_else(|| AlgoError::timeout(format!("{what}: abandoned")))),
         }
     }
 
@@ -232,6 +313,11 @@ impl Context {
     /// GETs an `http(s)` URL under the server's fetch rules (SSRF checks, size cap,
     /// timeout). `what` names the input field in error messages, e.g. "input `image`".
     pub fn fetch(&self, url: &str, what: &str) -> Result<Bytes, AlgoError> {
+        if url.trim_start().starts_with("data://") {
+            return self.with_data(url.trim(), what, |data, caller, path| {
+                data.read(caller, path)
+            });
+        }
         let fetcher = Arc::clone(&self.services.fetcher);
         let cancel = self.cancel.clone();
         let url = url.to_owned();
@@ -264,6 +350,11 @@ impl Context {
         content_type: &str,
         what: &str,
     ) -> Result<(), AlgoError> {
+        if url.trim_start().starts_with("data://") {
+            return self.with_data(url.trim(), what, |data, caller, path| {
+                data.write(caller, path, &body)
+            });
+        }
         let fetcher = Arc::clone(&self.services.fetcher);
         let cancel = self.cancel.clone();
         let url = url.to_owned();

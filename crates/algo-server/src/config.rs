@@ -18,6 +18,8 @@ pub struct Config {
 
     /// API key callers must send as `Authorization: Simple <key>` (or the bare key).
     /// Repeat for several keys, or set ALGO_SERVER_API_KEYS to a comma-separated list.
+    /// `USER:KEY` names the key's user (its `data://.my` space); a bare key's user is
+    /// `default`.
     #[arg(
         long = "api-key",
         env = "ALGO_SERVER_API_KEYS",
@@ -83,6 +85,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub images: ImageArgs,
+
+    #[command(flatten)]
+    pub data: crate::data::DataArgs,
 
     /// Seconds a connection has to send a request's headers, and to start its next
     /// request on a kept-alive connection.
@@ -156,6 +161,10 @@ pub enum ConfigError {
     NoKeys,
     #[error("--api-key (or ALGO_SERVER_API_KEYS) holds an empty key")]
     EmptyKey,
+    #[error(
+        "an API key of the form USER:KEY has a user name that is not 1-64 letters, digits, '_' or '-' (the key itself is not shown)"
+    )]
+    KeyUser,
     #[error("cannot read --api-key-file {path}: {reason}")]
     KeyFile { path: String, reason: String },
     #[error(
@@ -208,8 +217,11 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.api_keys.iter().any(|key| key.trim().is_empty()) {
-            return Err(ConfigError::EmptyKey);
+        for entry in &self.api_keys {
+            let key = ApiKey::parse(entry)?;
+            if key.key.trim().is_empty() {
+                return Err(ConfigError::EmptyKey);
+            }
         }
         if self.api_keys.is_empty() && !self.allow_anonymous {
             return Err(ConfigError::NoKeys);
@@ -238,6 +250,14 @@ impl Config {
         Ok(())
     }
 
+    /// The accepted keys with their users (`validate` has checked them).
+    pub fn keys(&self) -> Vec<ApiKey> {
+        self.api_keys
+            .iter()
+            .filter_map(|entry| ApiKey::parse(entry).ok())
+            .collect()
+    }
+
     pub fn worker_count(&self) -> usize {
         self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -256,6 +276,42 @@ impl Config {
             max_connections: self.max_connections,
             max_h2_streams: self.max_h2_streams,
             grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
+}
+
+/// The user a bare key (or an anonymous or IAM-authenticated call) acts as.
+pub const DEFAULT_USER: &str = "default";
+
+/// An accepted API key and the user it acts as. `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub user: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKey {
+    /// `USER:KEY`, or a bare `KEY` (user `default`). Only a valid user name before the
+    /// first `:` makes it a user: a key that merely contains `:` stays whole.
+    pub fn parse(entry: &str) -> Result<Self, ConfigError> {
+        match entry.split_once(':') {
+            Some((user, key)) if crate::data::path::valid_user(user) => Ok(Self {
+                user: user.to_owned(),
+                key: key.to_owned(),
+            }),
+            Some((user, _)) if user.trim().is_empty() => Err(ConfigError::KeyUser),
+            _ => Ok(Self {
+                user: DEFAULT_USER.to_owned(),
+                key: entry.to_owned(),
+            }),
         }
     }
 }
@@ -343,6 +399,23 @@ mod tests {
             let error = fetch_host(bad).expect_err(bad);
             assert!(error.contains("as written in URLs"), "{error}");
         }
+    }
+
+    #[test]
+    fn keys_name_their_users() {
+        let alice = ApiKey::parse("alice:k1").expect("valid");
+        assert_eq!((alice.user.as_str(), alice.key.as_str()), ("alice", "k1"));
+        let bare = ApiKey::parse("k2").expect("valid");
+        assert_eq!(
+            (bare.user.as_str(), bare.key.as_str()),
+            (DEFAULT_USER, "k2")
+        );
+        let colon = ApiKey::parse("a b:c").expect("valid");
+        assert_eq!(colon.key, "a b:c");
+        assert!(ApiKey::parse(":k").is_err());
+        assert!(!format!("{alice:?}").contains("k1"));
+        let config = Config::parse_from(["algo-server", "--api-key", "bob:"]);
+        assert!(matches!(config.validate(), Err(ConfigError::EmptyKey)));
     }
 
     #[test]

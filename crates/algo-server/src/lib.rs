@@ -9,6 +9,7 @@ pub mod algorithm;
 pub mod algorithms;
 pub mod body;
 pub mod config;
+pub mod data;
 pub mod edge;
 pub mod fetch;
 pub mod lambda;

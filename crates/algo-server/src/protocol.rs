@@ -21,17 +21,20 @@ use crate::algorithm::{AlgoError, Input, Output};
 pub struct CallOptions {
     pub timeout: Duration,
     pub output: OutputMode,
+    /// `stdout=true`: the reply's `metadata.stdout` carries what the algorithm printed.
+    pub stdout: bool,
     /// Every other query parameter, for the algorithm.
     pub params: BTreeMap<String, String>,
 }
 
 impl CallOptions {
     /// Reads `timeout` (seconds; above `max` it is lowered to `max`), `output` and
-    /// `stdout` (accepted, nothing is captured) from the query string.
+    /// `stdout` (`true`/`false` in any case, as the Python client sends `True`).
     pub fn from_query(query: Option<&str>, default: u64, max: u64) -> Result<Self, CallError> {
         let mut options = CallOptions {
             timeout: Duration::from_secs(default),
             output: OutputMode::Envelope,
+            stdout: false,
             params: BTreeMap::new(),
         };
         for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -51,7 +54,17 @@ impl CallOptions {
                         ))
                     })?;
                 }
-                "stdout" => {}
+                "stdout" => {
+                    options.stdout = match value.to_ascii_lowercase().as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" | "" => false,
+                        _ => {
+                            return Err(CallError::BadRequest(format!(
+                                "query parameter `stdout` must be `true` or `false`, not {value:?}"
+                            )));
+                        }
+                    };
+                }
                 _ => {
                     options.params.insert(name.into_owned(), value.into_owned());
                 }
@@ -152,17 +165,38 @@ impl IntoResponse for CallError {
     }
 }
 
+/// What a reply's envelope says besides the result.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyInfo {
+    /// `metadata.request_id` (also the `x-request-id` header).
+    pub request_id: Option<String>,
+    /// `metadata.stdout`, when the call asked for it.
+    pub stdout: Option<String>,
+    /// `owner/name/version`, named in an error's stack trace.
+    pub algorithm: String,
+}
+
+impl ReplyInfo {
+    fn metadata(&self, content_type: ContentType, seconds: f64) -> Metadata {
+        let mut metadata = Metadata::new(content_type, seconds);
+        metadata.request_id = self.request_id.clone();
+        metadata.stdout = self.stdout.clone();
+        metadata
+    }
+}
+
 /// The reply to a call whose algorithm ran, in the mode the caller asked for.
 pub fn algorithm_reply(
     outcome: Result<Output, AlgoError>,
     duration: Duration,
     mode: OutputMode,
+    info: ReplyInfo,
 ) -> Response {
     let seconds = duration.as_secs_f64();
     match (outcome, mode) {
         (Ok(output), OutputMode::Raw) => raw_response(output),
         (Ok(output), _) => {
-            let metadata = Metadata::new(output.content_type(), seconds);
+            let metadata = info.metadata(output.content_type(), seconds);
             let result = match output {
                 Output::Json(value) => value,
                 Output::Text(text) => Value::String(text),
@@ -174,9 +208,19 @@ pub fn algorithm_reply(
             json_response(StatusCode::OK, &Reply::Success { result, metadata })
         }
         (Err(error), mode) => {
+            // The server's own trace: where the error arose (algorithms are not scripts
+            // with interpreter stacks); under both names clients read.
+            let mut trace = format!(
+                "{}: {}\n    in algorithm {}",
+                error.kind, error.message, info.algorithm
+            );
+            if let Some(id) = &info.request_id {
+                trace.push_str(&format!("\n    request {id}"));
+            }
             let reply = Reply::Error {
-                error: ErrorBody::typed(error.kind.clone(), error.message.clone()),
-                metadata: Some(Metadata::new(ContentType::Void, seconds)),
+                error: ErrorBody::typed(error.kind.clone(), error.message.clone())
+                    .with_stacktrace(trace),
+                metadata: Some(info.metadata(ContentType::Void, seconds)),
             };
             // Algorithm errors are HTTP 200 in an envelope; raw output has no envelope.
             let status = match mode {
@@ -228,7 +272,7 @@ pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Respo
     }
 }
 
-fn error_response(status: StatusCode, reply: &Reply, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, reply: &Reply, message: &str) -> Response {
     let mut response = json_response(status, reply);
     // Clients that cannot read the body still see the message.
     let header_text: String = message
@@ -262,6 +306,13 @@ mod tests {
         .expect("valid");
         assert_eq!(options.timeout, Duration::from_secs(3000));
         assert_eq!(options.output, OutputMode::Raw);
+        assert!(options.stdout);
+        for (value, wanted) in [("True", true), ("False", false), ("false", false)] {
+            let query = format!("stdout={value}");
+            let options = CallOptions::from_query(Some(&query), 300, 3000).expect("valid");
+            assert_eq!(options.stdout, wanted, "{value}");
+        }
+        assert!(CallOptions::from_query(Some("stdout=maybe"), 300, 3000).is_err());
         assert_eq!(options.params.get("width").map(String::as_str), Some("10"));
         let error = CallOptions::from_query(Some("timeout=soon"), 300, 3000).expect_err("invalid");
         assert!(error.to_string().contains("`timeout`"));

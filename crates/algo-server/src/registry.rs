@@ -17,7 +17,9 @@ pub struct Registry {
 /// Why a path does not name a hosted algorithm (HTTP 404).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
-    #[error("algorithm {0} is not hosted on this server (GET /v1/algorithms lists what is)")]
+    #[error(
+        "No such algorithm {0}: it is not hosted on this server (GET /v1/algorithms lists what is)"
+    )]
     Unknown(String),
     #[error("algorithm {path} has no version matching {spec}; versions hosted: {hosted}")]
     NoVersion {

@@ -25,7 +25,8 @@ use crate::AlgoError;
 use crate::algorithm::{CallInfo, Context, Services};
 use crate::algorithms;
 use crate::body::BodyLimits;
-use crate::config::{Config, ConfigError};
+use crate::config::{ApiKey, Config, ConfigError, DEFAULT_USER};
+use crate::data::{Caller, Data, routes as data_routes};
 use crate::edge;
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::pool::{Pool, RunError};
@@ -52,10 +53,11 @@ pub struct AppState {
     registry: Registry,
     pool: Pool,
     services: Arc<Services>,
-    api_keys: Vec<String>,
+    api_keys: Vec<ApiKey>,
     default_timeout: u64,
     max_timeout: u64,
-    body: BodyLimits,
+    pub(crate) body: BodyLimits,
+    pub(crate) data: Arc<Data>,
     void_calls: VoidCalls,
 }
 
@@ -138,23 +140,26 @@ impl App {
             config.fetch_max_bytes,
             config.fetch_timeout(),
         ))?;
+        let data = Arc::new(Data::new(&config.data));
         let services = Services::new(
             Arc::new(fetcher),
             config.images.limits(),
             tokio::runtime::Handle::current(),
-        );
+        )
+        .with_data(Arc::clone(&data));
         let pool = Pool::new(config.worker_count(), config.queue);
         let state = Arc::new(AppState {
             registry,
             pool: pool.clone(),
             services: Arc::new(services),
-            api_keys: config.api_keys.clone(),
+            api_keys: config.keys(),
             default_timeout: config.default_timeout,
             max_timeout: config.max_timeout,
             body: BodyLimits {
                 max_bytes: config.max_body_bytes,
                 read_timeout: Duration::from_secs(config.body_read_timeout),
             },
+            data,
             void_calls,
         });
         Ok(Self {
@@ -187,7 +192,25 @@ pub async fn serve(
 pub fn router(state: Arc<AppState>) -> Router {
     let v1 = Router::new()
         .route("/v1/algorithms", get(list_algorithms))
+        .route("/v1/algorithms/{owner}/{name}", get(algorithm_info))
+        .route(
+            "/v1/algorithms/{owner}/{name}/versions",
+            get(algorithm_versions),
+        )
+        .route(
+            "/v1/algorithms/{owner}/{name}/versions/{version}",
+            get(algorithm_version),
+        )
         .route("/v1/algo/{*path}", post(call_algorithm))
+        .route(
+            "/v1/data/{*path}",
+            get(data_routes::get)
+                .head(data_routes::head)
+                .put(data_routes::put)
+                .post(data_routes::post)
+                .delete(data_routes::delete)
+                .patch(data_routes::patch),
+        )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             require_key,
@@ -218,9 +241,120 @@ async fn list_algorithms(State(state): State<Arc<AppState>>) -> Response {
     )
 }
 
+/// The algorithm `owner/name` names, or a 404 naming it.
+fn find_algorithm(
+    state: &AppState,
+    owner: &str,
+    name: &str,
+) -> Result<Arc<dyn crate::Algorithm>, CallError> {
+    let path: AlgoPath = format!("{owner}/{name}")
+        .parse()
+        .map_err(|error: algorithmia_v1::PathError| CallError::NotFound(error.to_string()))?;
+    state
+        .registry
+        .resolve(&path)
+        .map(|(algorithm, _)| algorithm)
+        .map_err(|error| CallError::NotFound(error.to_string()))
+}
+
+/// An algorithm version as Algorithmia's management API describes one (the fields a
+/// self-hosted server can fill).
+fn version_object(
+    algorithm: &dyn crate::Algorithm,
+    version: &algorithmia_v1::Version,
+) -> serde_json::Value {
+    let description = algorithm.description();
+    json!({
+        "id": format!("{}/{}/{version}", algorithm.owner(), algorithm.name()),
+        "name": algorithm.name(),
+        "owner": algorithm.owner(),
+        "details": {
+            "label": algorithm.name(),
+            "summary": format!("Input: {}. Output: {}.", description.input, description.output),
+            "tagline": description.output,
+        },
+        "settings": {
+            "algorithm_callability": "public",
+            "source_visibility": "closed",
+            "language": "rust",
+            "environment": "cpu",
+            "network_access": "full",
+            "pipeline_enabled": false,
+            "royalty_microcredits": 0,
+        },
+        "version_info": {
+            "semantic_version": version.to_string(),
+            "version_uuid": format!("{}/{}/{version}", algorithm.owner(), algorithm.name()),
+        },
+        "compilation": {"successful": true, "output": ""},
+        "resource_type": "algorithm",
+    })
+}
+
+/// `GET /v1/algorithms/{owner}/{name}`: the algorithm, described by its newest version.
+async fn algorithm_info(
+    State(state): State<Arc<AppState>>,
+    Path((owner, name)): Path<(String, String)>,
+) -> Result<Response, CallError> {
+    let algorithm = find_algorithm(&state, &owner, &name)?;
+    let newest =
+        algorithm.versions().iter().max().copied().ok_or_else(|| {
+            CallError::NotFound(format!("{owner}/{name} has no published version"))
+        })?;
+    Ok(protocol::json_response(
+        StatusCode::OK,
+        &version_object(algorithm.as_ref(), &newest),
+    ))
+}
+
+/// `GET /v1/algorithms/{owner}/{name}/versions`: every hosted version, newest first, in
+/// one page (`limit` is honoured; there is never a next page to follow).
+async fn algorithm_versions(
+    State(state): State<Arc<AppState>>,
+    Path((owner, name)): Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, CallError> {
+    let algorithm = find_algorithm(&state, &owner, &name)?;
+    let mut versions = algorithm.versions().to_vec();
+    versions.sort_by(|a, b| b.cmp(a));
+    if let Some(limit) = query
+        .get("limit")
+        .and_then(|limit| limit.parse::<usize>().ok())
+    {
+        versions.truncate(limit.max(1));
+    }
+    let results: Vec<_> = versions
+        .iter()
+        .map(|version| version_object(algorithm.as_ref(), version))
+        .collect();
+    Ok(protocol::json_response(
+        StatusCode::OK,
+        &json!({"marker": null, "next_link": null, "results": results}),
+    ))
+}
+
+/// `GET /v1/algorithms/{owner}/{name}/versions/{version}`: one version, by any version
+/// spec a call accepts (`1.0.0`, `1.0.*`, `1.0`, `1.*`).
+async fn algorithm_version(
+    State(state): State<Arc<AppState>>,
+    Path((owner, name, version)): Path<(String, String, String)>,
+) -> Result<Response, CallError> {
+    let path: AlgoPath = format!("{owner}/{name}/{version}")
+        .parse()
+        .map_err(|error: algorithmia_v1::PathError| CallError::NotFound(error.to_string()))?;
+    let (algorithm, version) = state
+        .registry
+        .resolve(&path)
+        .map_err(|error| CallError::NotFound(error.to_string()))?;
+    Ok(protocol::json_response(
+        StatusCode::OK,
+        &version_object(algorithm.as_ref(), &version),
+    ))
+}
+
 async fn not_found(request: Request) -> CallError {
     CallError::NotFound(format!(
-        "no route {} {}; algorithms are called with POST /v1/algo/owner/name[/version]",
+        "no route {} {}; algorithms are called with POST /v1/algo/owner/name[/version], files with /v1/data/...",
         request.method(),
         request.uri().path()
     ))
@@ -228,22 +362,40 @@ async fn not_found(request: Request) -> CallError {
 
 async fn require_key(
     State(state): State<Arc<AppState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, CallError> {
+    let default_caller = || Caller {
+        user: DEFAULT_USER.to_owned(),
+    };
     if state.api_keys.is_empty() || request.extensions().get::<Authenticated>().is_some() {
+        request.extensions_mut().insert(default_caller());
         return Ok(next.run(request).await);
     }
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|value| value.to_str().map(key_from_authorization));
-    let refusal = match given {
-        Some(Ok(key)) if state.api_keys.iter().any(|known| same_key(known, key)) => {
-            return Ok(next.run(request).await);
-        }
-        None => "missing API key: send the header `Authorization: Simple <key>`",
-        Some(_) => "the API key in the Authorization header is not one this server accepts",
+    let (missing, matched) = {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|value| value.to_str().map(key_from_authorization));
+        // Every key is compared (no early exit): timing shows neither which one matched.
+        let matched = match &given {
+            Some(Ok(key)) => state
+                .api_keys
+                .iter()
+                .filter(|known| same_key(&known.key, key))
+                .fold(None, |found, known| found.or(Some(known.user.clone()))),
+            _ => None,
+        };
+        (given.is_none(), matched)
+    };
+    if let Some(user) = matched {
+        request.extensions_mut().insert(Caller { user });
+        return Ok(next.run(request).await);
+    }
+    let refusal = if missing {
+        "missing API key: send the header `Authorization: Simple <key>`"
+    } else {
+        "the API key in the Authorization header is not one this server accepts"
     };
     state.body.discard_in_background(request.into_body());
     Err(CallError::Unauthorized(refusal.to_owned()))
@@ -270,9 +422,16 @@ async fn call_algorithm(
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     deadline: Option<Extension<CallDeadline>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, CallError> {
+    let caller = caller.map_or_else(
+        || Caller {
+            user: DEFAULT_USER.to_owned(),
+        },
+        |Extension(caller)| caller,
+    );
     // Admitted first: only calls that will run (or wait in the bounded queue) have their
     // bodies read and parsed, so memory follows workers + queue, not clients.
     let admitted = (|| {
@@ -300,18 +459,24 @@ async fn call_algorithm(
     };
     let body = state.body.read(body).await?;
     let input = protocol::parse_input(headers.get(header::CONTENT_TYPE), body.clone())?;
+    let request_id = request_id(&headers);
+    let full_name = format!("{}/{}/{version}", algorithm.owner(), algorithm.name());
+    let reply_info = |stdout: Option<String>| protocol::ReplyInfo {
+        request_id: Some(request_id.clone()).filter(|id| id != "-"),
+        stdout,
+        algorithm: full_name.clone(),
+    };
     if let Some(url) = algorithm.output_url(&input)
-        && let Err(error) = state.services.fetcher.preflight(&url).await
+        && let Err(error) = preflight_output(&state, &caller, &url).await
     {
-        let error = AlgoError::from(error).prefixed("input field `output_url`");
         return Ok(protocol::algorithm_reply(
             Err(error),
             Duration::ZERO,
             options.output,
+            reply_info(options.stdout.then(String::new)),
         ));
     }
 
-    let request_id = request_id(&headers);
     if let (OutputMode::Void, VoidCalls::Queued(queue)) = (options.output, &state.void_calls) {
         drop(admission);
         let job = Job {
@@ -335,12 +500,14 @@ async fn call_algorithm(
     let cancel = CancellationToken::new();
     let call = CallInfo {
         request_id: request_id.clone(),
+        user: caller.user.clone(),
         version,
         params: options.params,
         timeout: options.timeout,
     };
     let ctx = Context::new(call, Arc::clone(&state.services), cancel.clone());
-    let full_name = format!("{}/{}/{version}", algorithm.owner(), algorithm.name());
+    let printed = ctx.stdout();
+    let wants_stdout = options.stdout;
     let gate = algorithm.gate();
     let worker = ctx.worker();
     let run = async move {
@@ -378,7 +545,34 @@ async fn call_algorithm(
     if let Err(error) = &outcome {
         tracing::info!(algorithm = %full_name, kind = %error.kind, %error, "algorithm error");
     }
-    Ok(protocol::algorithm_reply(outcome, elapsed, options.output))
+    let stdout = wants_stdout.then(|| printed.take());
+    Ok(protocol::algorithm_reply(
+        outcome,
+        elapsed,
+        options.output,
+        reply_info(stdout),
+    ))
+}
+
+/// Checks an input's output URI before any work: an `http(s)` URL under the fetch
+/// rules, or a `data://` path the caller may write.
+async fn preflight_output(state: &AppState, caller: &Caller, url: &str) -> Result<(), AlgoError> {
+    let what = "input field `output_url`";
+    if url.starts_with("data://") {
+        let path = crate::data::DataPath::parse(url, caller)
+            .map_err(|error| AlgoError::input(error.to_string()).prefixed(what))?;
+        return state
+            .data
+            .authorize(caller, &path, crate::data::Access::Write)
+            .map_err(|error| AlgoError::input(error.to_string()).prefixed(what));
+    }
+    state
+        .services
+        .fetcher
+        .preflight(url)
+        .await
+        .map(|_| ())
+        .map_err(|error| AlgoError::from(error).prefixed(what))
 }
 
 fn request_id(headers: &HeaderMap) -> String {

@@ -24,6 +24,9 @@ pub struct Metadata {
     pub stdout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<Vec<String>>,
+    /// The call's id (also the `x-request-id` header), so a reply can be matched to logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Metadata {
@@ -33,6 +36,7 @@ impl Metadata {
             duration,
             stdout: None,
             alerts: None,
+            request_id: None,
         }
     }
 }
@@ -43,6 +47,9 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stacktrace: Option<String>,
+    /// The same trace under the name the official Python client reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_trace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<ErrorKind>,
 }
@@ -52,8 +59,24 @@ impl ErrorBody {
         Self {
             message: message.into(),
             stacktrace: None,
+            stack_trace: None,
             error_type: None,
         }
+    }
+
+    /// The error with `trace` under both names clients read (`stacktrace`, `stack_trace`).
+    pub fn with_stacktrace(self, trace: impl Into<String>) -> Self {
+        let trace = trace.into();
+        Self {
+            stacktrace: Some(trace.clone()),
+            stack_trace: Some(trace),
+            ..self
+        }
+    }
+
+    /// The trace, under whichever name the server sent it.
+    pub fn trace(&self) -> Option<&str> {
+        self.stacktrace.as_deref().or(self.stack_trace.as_deref())
     }
 
     pub fn typed(kind: ErrorKind, message: impl Into<String>) -> Self {

@@ -88,6 +88,8 @@ impl FromStr for VersionSpec {
         let parts: Vec<&str> = text.split('.').collect();
         match parts.as_slice() {
             [major, "*"] => Ok(VersionSpec::Major(number(major)?)),
+            // `1.2` means `1.2.*`, as Algorithmia's clients and docs use it.
+            [major, minor] => Ok(VersionSpec::Minor(number(major)?, number(minor)?)),
             [major, minor, "*"] => Ok(VersionSpec::Minor(number(major)?, number(minor)?)),
             [major, minor, patch] => Ok(VersionSpec::Exact(Version::new(
                 number(major)?,
@@ -115,7 +117,9 @@ pub enum PathError {
         "algorithm path segment {0:?} may only hold letters, digits, '_', '-' and '.', and must not be empty"
     )]
     Segment(String),
-    #[error("algorithm version {0:?} is not one of 1.2.3, 1.2.*, 1.*, latestPrivate or a git hash")]
+    #[error(
+        "algorithm version {0:?} is not one of 1.2.3, 1.2.*, 1.2, 1.*, latestPrivate or a git hash"
+    )]
     Version(String),
 }
 
@@ -207,6 +211,10 @@ mod tests {
             assert_eq!(p.version, spec, "{text}");
             assert_eq!(p.to_string().to_lowercase(), text.to_lowercase());
         }
+        let short: AlgoPath = "a/b/1.2".parse().expect("1.2");
+        assert_eq!(short.version, VersionSpec::Minor(1, 2));
+        assert_eq!(short.to_string(), "a/b/1.2.*");
+        assert!("a/b/1.x".parse::<AlgoPath>().is_err());
     }
 
     #[test]

@@ -26,7 +26,8 @@ impl Algorithm for Echo {
         }
     }
 
-    fn call(&self, input: Input, _ctx: &Context) -> Result<Output, AlgoError> {
+    fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
+        ctx.print(format!("echo: {} input", super::kind_of(&input)));
         Ok(match input {
             Input::Json(value) => Output::Json(value),
             Input::Text(text) => Output::Text(text),

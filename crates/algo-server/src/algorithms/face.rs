@@ -34,6 +34,12 @@ impl Algorithm for FaceDetection {
         ctx.check_cancelled()?;
         let found = algo_vision::faces::find(&bytes, ctx.limits(), &|| ctx.is_cancelled())
             .map_err(|error| images::vision_error(error, ctx))?;
+        ctx.print(format!(
+            "{} face(s) in a {}x{} image",
+            found.faces.len(),
+            found.width,
+            found.height
+        ));
         let reply = Reply {
             width: found.width,
             height: found.height,

@@ -49,7 +49,7 @@ pub(crate) fn image_field(object: &Value, ctx: &Context) -> Result<Bytes, AlgoEr
     match super::field(object, "image")? {
         Value::String(reference) => read_reference(reference, "input field `image`", ctx),
         _ => Err(AlgoError::input(
-            "input field `image` must be a string: an http(s) URL or base64 image data",
+            "input field `image` must be a string: an http(s) URL, a data:// URI or base64 image data",
         )),
     }
 }
@@ -60,6 +60,10 @@ pub(crate) fn read_reference(
     what: &str,
     ctx: &Context,
 ) -> Result<Bytes, AlgoError> {
+    // Before parsing: `data://` would otherwise read as a malformed `data:` URI.
+    if reference.trim_start().starts_with("data://") {
+        return ctx.fetch(reference, what);
+    }
     match algo_vision::reference::parse(reference, what) {
         Ok(Reference::Url(url)) => ctx.fetch(url, what),
         Ok(Reference::Inline(bytes)) => Ok(Bytes::from(bytes)),

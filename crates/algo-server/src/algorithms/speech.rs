@@ -199,7 +199,9 @@ fn parse_request(input: Input, ctx: &Context) -> Result<Request, AlgoError> {
 /// The object input as the shared contract, each error naming the field.
 fn request_from_object(object: &Value) -> Result<speech_to_text::Request, AlgoError> {
     let url = super::field(object, "url")?.as_str().ok_or_else(|| {
-        AlgoError::input("input field `url` must be a string: an http(s) URL of the media")
+        AlgoError::input(
+            "input field `url` must be a string: an http(s) URL or data:// URI of the media",
+        )
     })?;
     Ok(speech_to_text::Request {
         url: url.to_owned(),
@@ -248,10 +250,13 @@ fn optional_string(object: &Value, name: &str) -> Result<Option<String>, AlgoErr
 
 /// Refuses a malformed `output_url` before the work, not after it.
 fn check_http_url(url: &str, name: &str) -> Result<(), AlgoError> {
+    if url.trim_start().starts_with("data://") {
+        return Ok(());
+    }
     match url::Url::parse(url.trim()) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(()),
         Ok(parsed) => Err(AlgoError::input(format!(
-            "input field `{name}` must be an http(s) URL (a presigned PUT URL), not {}:",
+            "input field `{name}` must be an http(s) URL (a presigned PUT URL) or a data:// URI, not {}:",
             parsed.scheme()
         ))),
         Err(error) => Err(AlgoError::input(format!(

@@ -14,11 +14,60 @@ use crate::algorithm::{AlgoError, Algorithm, Context, Description, Input, Output
 /// Size the compatibility alias uses when the input gives none.
 const ALIAS_DEFAULT_SIDE: u32 = 200;
 
-/// Makes the thumbnail of `bytes` (an encoded image) with `algo_vision::thumbnail`.
-fn thumbnail(bytes: &[u8], spec: ThumbnailSpec, ctx: &Context) -> Result<Output, AlgoError> {
-    algo_vision::thumbnail(bytes, spec, ctx.limits(), &|| ctx.is_cancelled())
-        .map(Output::Binary)
-        .map_err(|error| images::vision_error(error, ctx))
+/// Makes the thumbnail of `bytes` (an encoded image) with `algo_vision::thumbnail`; with
+/// an `output` URI it is written there and the URI is the result, as the old algorithms
+/// answered.
+fn thumbnail(
+    bytes: &[u8],
+    spec: ThumbnailSpec,
+    output: Option<String>,
+    ctx: &Context,
+) -> Result<Output, AlgoError> {
+    let encoding = spec.encoding;
+    let thumbnail = algo_vision::thumbnail(bytes, spec, ctx.limits(), &|| ctx.is_cancelled())
+        .map_err(|error| images::vision_error(error, ctx))?;
+    ctx.print(format!(
+        "thumbnail {}x{} ({} bytes)",
+        spec.width,
+        spec.height,
+        thumbnail.len()
+    ));
+    let Some(output) = output else {
+        return Ok(Output::Binary(thumbnail));
+    };
+    let content_type = match encoding {
+        Encoding::Jpeg => "image/jpeg",
+        Encoding::Png => "image/png",
+        Encoding::Webp => "image/webp",
+    };
+    ctx.put(&output, thumbnail, content_type, "input field `output`")?;
+    Ok(Output::Text(output))
+}
+
+/// Where an object input asks the thumbnail to be written: `output` (or `output_url`),
+/// a `data://` URI or an http(s) PUT URL.
+fn output_target(input: &Input) -> Result<Option<String>, AlgoError> {
+    let Input::Json(object @ Value::Object(_)) = input else {
+        return Ok(None);
+    };
+    for name in ["output", "output_url"] {
+        match object.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(uri))
+                if ["data://", "http://", "https://"]
+                    .iter()
+                    .any(|scheme| uri.trim_start().starts_with(scheme)) =>
+            {
+                return Ok(Some(uri.trim().to_owned()));
+            }
+            Some(_) => {
+                return Err(AlgoError::input(format!(
+                    "input field `{name}` must be a data:// URI or an http(s) PUT URL"
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// A thumbnail side from a JSON value (`what` names it in errors).
@@ -80,7 +129,7 @@ fn request_from_object(object: &Value) -> Result<smart_thumbnail::Request, AlgoE
         Value::String(reference) => reference.clone(),
         _ => {
             return Err(AlgoError::input(
-                "input field `image` must be a string: an http(s) URL or base64 image data",
+                "input field `image` must be a string: an http(s) URL, a data:// URI or base64 image data",
             ));
         }
     };
@@ -149,12 +198,17 @@ impl Algorithm for SmartThumbnail {
 
     fn description(&self) -> Description {
         Description {
-            input: "{\"image\": URL or base64, \"width\", \"height\", \"format\"?: \"jpeg\"|\"png\"|\"webp\"}, or image bytes with ?width=&height=&format= query parameters",
+            input: "{\"image\": URL, data:// URI or base64, \"width\", \"height\", \"format\"?: \"jpeg\"|\"png\"|\"webp\", \"output\"?: data:// URI or PUT URL}, or image bytes with ?width=&height=&format= query parameters",
             output: "the thumbnail (bytes; JPEG unless `format` says otherwise), cropped to width:height around the faces, never upscaled",
         }
     }
 
+    fn output_url(&self, input: &Input) -> Option<String> {
+        output_target(input).ok().flatten()
+    }
+
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
+        let output = output_target(&input)?;
         let (bytes, spec) = match input {
             Input::Json(object @ Value::Object(_)) => from_object(&object, Encoding::Jpeg, ctx)?,
             Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
@@ -178,7 +232,7 @@ impl Algorithm for SmartThumbnail {
             }
         };
         ctx.check_cancelled()?;
-        thumbnail(&bytes, spec, ctx)
+        thumbnail(&bytes, spec, output, ctx)
     }
 }
 
@@ -213,7 +267,12 @@ impl Algorithm for OpencvSmartThumbnail {
         }
     }
 
+    fn output_url(&self, input: &Input) -> Option<String> {
+        output_target(input).ok().flatten()
+    }
+
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
+        let output = output_target(&input)?;
         let square = ThumbnailSpec {
             width: ALIAS_DEFAULT_SIDE,
             height: ALIAS_DEFAULT_SIDE,
@@ -225,6 +284,6 @@ impl Algorithm for OpencvSmartThumbnail {
             other => (images::image_input(other, ctx)?, square),
         };
         ctx.check_cancelled()?;
-        thumbnail(&bytes, spec, ctx)
+        thumbnail(&bytes, spec, output, ctx)
     }
 }

@@ -32,6 +32,7 @@ pub const AUTH_ENV: &str = "ALGO_SERVER_AUTH";
 /// Lambda extracts layers under /opt; `make package` builds the models layer so.
 const LAYER_MODELS_DIR: &str = "/opt/models";
 const LAYER_WHISPER_MODEL: &str = "/opt/models/ggml-tiny.en-q8_0.bin";
+const LAMBDA_DATA_DIR: &str = "/tmp/algo-server-data";
 /// A Function URL carries at most 6 MB each way; binary bodies travel base64-encoded.
 pub const FUNCTION_URL_MAX_BYTES: usize = 6 * 1024 * 1024;
 /// Time kept back from the invocation's deadline to answer a call that ran out of it.
@@ -60,6 +61,10 @@ pub fn config_from_env() -> Result<(Config, Auth), String> {
     }
     if std::env::var_os("WHISPER_MODEL").is_none() {
         config.whisper_model = LAYER_WHISPER_MODEL.into();
+    }
+    if std::env::var_os("ALGO_SERVER_DATA_DIR").is_none() {
+        // The only writable place of a Lambda environment (and gone with it).
+        config.data.data_dir = LAMBDA_DATA_DIR.into();
     }
     if std::env::var_os("ALGO_SERVER_MAX_BODY_BYTES").is_none() {
         config.max_body_bytes = FUNCTION_URL_MAX_BYTES;
