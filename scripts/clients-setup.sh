@@ -2,11 +2,16 @@
 # Installs the official Algorithmia clients the suites in clients/ run: the Node.js client
 # (clients/node, `npm ci` from its lockfile) and the Python client (.venv-clients from the
 # pinned clients/python/requirements.txt). Quick when nothing changed: each records a stamp
-# of what it was built from. Needs node >= 18 and npm on PATH, python3 with venv.
+# of what it was built from. Needs node >= 18 and npm (installed from Debian when
+# missing), python3 with venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 node_dir=clients/node
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  # Debian's nodejs (18 in bookworm) is enough for node:test.
+  scripts/apt-deps.sh nodejs npm || true
+fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "error: node and npm are needed for clients/node (apt-get install nodejs npm, or Node >= 18 from nodejs.org)" >&2
   exit 1
