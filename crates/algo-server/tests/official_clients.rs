@@ -7,6 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 
 use common::{Server, fixtures_dir};
 
@@ -20,10 +21,15 @@ fn repo() -> PathBuf {
 /// Sets the clients up, starts a server with two users and a fresh data directory, and
 /// runs `suite` against it; the server is stopped by PID when the guard drops.
 fn run_suite(program: &str, args: &[&str]) {
-    let setup = Command::new(repo().join("scripts/clients-setup.sh"))
-        .status()
-        .expect("run scripts/clients-setup.sh");
-    assert!(setup.success(), "scripts/clients-setup.sh failed");
+    // Once for both tests: two `npm ci` (or venv set-ups) at once in one folder race.
+    static SETUP: OnceLock<bool> = OnceLock::new();
+    let ready = *SETUP.get_or_init(|| {
+        Command::new(repo().join("scripts/clients-setup.sh"))
+            .status()
+            .expect("run scripts/clients-setup.sh")
+            .success()
+    });
+    assert!(ready, "scripts/clients-setup.sh failed");
     let data = std::env::temp_dir().join(format!("algo-clients-{:016x}", fastrand::u64(..)));
     let data_dir = data.display().to_string();
     let alice = format!("alice:{ALICE}");
