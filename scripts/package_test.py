@@ -10,6 +10,8 @@ here, and passes only if it writes its real output:
   s3-thumbnail        events/put-with-space.json   both thumbnails, JPEGs of the right size
   s3-transcribe       events/put-video.json        transcript .json/.txt/.vtt/.srt with the words
   dynamodb-predict    events/stream-batch.json     a prediction on each item, equal to algo-server's
+  kinesis-predict     events/stream-batch.json     one enriched record per input on the output
+                                                   stream, predictions equal to algo-server's
   blueprint-template  events/sqs-batch.json        an answer with an empty batchItemFailures
   algo-server-lambda  one Function URL event (payload format 2.0) per algorithm, with
                       the models layer (layer.zip, extracted here as Lambda does under
@@ -57,8 +59,8 @@ QEMU_LD_PREFIX = os.environ.get("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu")
 API_KEY = "simPackageTestKey0123"
 REGION = "us-east-1"
 INVOKE_TIMEOUT = int(os.environ.get("PACKAGE_TEST_TIMEOUT", "300"))
-FUNCTIONS = ("s3-thumbnail", "s3-transcribe", "dynamodb-predict", "blueprint-template",
-             "algo-server-lambda")
+FUNCTIONS = ("s3-thumbnail", "s3-transcribe", "dynamodb-predict", "kinesis-predict",
+             "blueprint-template", "algo-server-lambda")
 SERVER_FUNCTION = "algo-server-lambda"
 LAYER = ARM64_TARGET / "lambda" / "algo-server-models" / "layer.zip"
 # What a Graviton2 (Neoverse N1) Lambda host's /proc/cpuinfo says, per CPU.
@@ -501,7 +503,8 @@ def main():
 
     aws = dict(endpoint_url=endpoint, region_name=REGION,
                aws_access_key_id="testing", aws_secret_access_key="testing")
-    s3, kms, ddb = (boto3.client(s, **aws) for s in ("s3", "kms", "dynamodb"))
+    s3, kms, ddb, kinesis = (boto3.client(s, **aws)
+                             for s in ("s3", "kms", "dynamodb", "kinesis"))
     key_id = kms.create_key(Description="package-test Algorithmia key")["KeyMetadata"]["KeyId"]
 
     def ciphertext(function):
@@ -616,6 +619,59 @@ def main():
             return found
         return event, env, check
 
+    def prepare_kinesis():
+        event = json.loads((ROOT / "blueprints/kinesis-predict/events/stream-batch.json").read_text())
+        model = "breast-cancer/1.0.0"
+        manifest = json.loads((ROOT / f"models/predict/{model}/manifest.json").read_text())
+        features = [f["name"] for f in manifest["features"]]
+        for name in ("package-test-measurements", "package-test-predictions"):
+            kinesis.create_stream(StreamName=name, ShardCount=1)
+        source = kinesis.describe_stream_summary(StreamName="package-test-measurements")[
+            "StreamDescriptionSummary"]["StreamARN"]
+        inputs = {}
+        for record in event["Records"]:
+            record["eventSourceARN"] = source
+            # JSON, or base64 JSON inside; the sample's last record is not JSON at all
+            # (dropped with a log line): it has no output.
+            raw = base64.b64decode(record["kinesis"]["data"])
+            for attempt in (raw, None):
+                try:
+                    data = json.loads(attempt if attempt is not None else base64.b64decode(raw))
+                    break
+                except ValueError:
+                    data = None
+            if data is not None:
+                inputs[record["kinesis"]["sequenceNumber"]] = {f: float(data[f]) for f in features}
+        env = {"MODEL": model, "FEATURES": ",".join(features),
+               "OUTPUT_STREAM": "package-test-predictions"}
+
+        def check():
+            shard = kinesis.list_shards(StreamName="package-test-predictions")["Shards"][0]["ShardId"]
+            iterator = kinesis.get_shard_iterator(
+                StreamName="package-test-predictions", ShardId=shard,
+                ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            written = [json.loads(r["Data"])
+                       for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
+            if len(written) < len(inputs):
+                return f"{len(written)} records on the output stream, {len(inputs)} expected"
+            sequences = list(inputs)
+            reference = algo("blueprints/Predict/1.0.0",
+                             {"model": model, "instances": [inputs[q] for q in sequences]})
+            if "error" in reference:
+                return f"algo-server's own Predict call failed: {reference['error']}"
+            found = []
+            for sequence, want in zip(sequences, reference["result"]["predictions"]):
+                outs = [o for o in written if sequence in json.dumps(o)]
+                if len(outs) != 1:
+                    return f"{len(outs)} output records for source sequence {sequence}"
+                got = outs[0]["prediction"]
+                if got.get("label") != want.get("label") or abs(got.get("score", 0) - want.get("score", 0)) > 1e-5:
+                    return f"sequence {sequence}: {got}, algo-server says {want}"
+                found.append(f"package-test-predictions: {sequence[-6:]} -> {got.get('label')} "
+                             f"({got.get('score', 0):.4f}), equal to algo-server's direct answer")
+            return found
+        return event, env, check
+
     def prepare_template():
         event = json.loads((ROOT / "blueprints/_template/events/sqs-batch.json").read_text())
         env = {"ALGORITHM": "blueprints/Echo/1.0.0"}
@@ -625,7 +681,8 @@ def main():
         return event, env, check
 
     prepares = {"s3-thumbnail": prepare_thumbnail, "s3-transcribe": prepare_transcribe,
-                "dynamodb-predict": prepare_predict, "blueprint-template": prepare_template}
+                "dynamodb-predict": prepare_predict, "kinesis-predict": prepare_kinesis,
+                "blueprint-template": prepare_template}
 
     results = []
     for function in wanted:
