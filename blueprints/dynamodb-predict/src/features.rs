@@ -30,6 +30,12 @@ pub struct Candidate {
     pub item_bytes: usize,
 }
 
+impl blueprint_core::predict::Record for Candidate {
+    fn features(&self) -> &[(String, f64)] {
+        &self.features
+    }
+}
+
 /// The record as a [`Candidate`] for the model, or its outcome already: skipped
 /// (REMOVE, the function's own write, prediction current) or rejected (a missing or
 /// invalid feature: it can never be predicted as it is).
@@ -59,7 +65,7 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Result<Candidate, 
     };
     let mut features = Vec::with_capacity(settings.features.len());
     let mut feature_attributes = Vec::with_capacity(settings.features.len());
-    for name in settings.features.attributes() {
+    for name in settings.features.names() {
         let value = match new_image.get(name) {
             None => {
                 return Err(invalid(format!("feature attribute {name:?} is missing")));

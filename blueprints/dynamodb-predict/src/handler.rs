@@ -11,10 +11,9 @@ use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 
 use crate::Settings;
-use crate::batch::{Predicted, predict_all};
 use crate::features::{Candidate, classify};
-use crate::model_check::{ModelCheck, ModelMismatch, check_model};
 use crate::writer::PredictionWriter;
+use blueprint_core::predict::{ModelCheck, ModelMismatch, Predicted, check_model, predict_all};
 
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 
@@ -53,7 +52,7 @@ impl Predictor {
 
     /// Checks `MODEL` and `FEATURES` against the model the endpoint serves.
     pub async fn check_model(&self) -> Result<ModelCheck, ModelMismatch> {
-        check_model(&self.algorithms, &self.settings).await
+        check_model(&self.algorithms, &self.settings.predict()).await
     }
 }
 
@@ -89,8 +88,13 @@ pub async fn handle_batch(
     if candidates.is_empty() {
         return report.into_dynamodb_response();
     }
-    let (predictions, calls) =
-        predict_all(&predictor.algorithms, settings, &candidates, deadline).await;
+    let (predictions, calls) = predict_all(
+        &predictor.algorithms,
+        &settings.predict(),
+        &candidates,
+        deadline,
+    )
+    .await;
     tracing::info!(records = candidates.len(), calls, "predicted");
 
     let writer = PredictionWriter {

@@ -18,6 +18,12 @@ pub struct Candidate {
     pub fingerprint: String,
 }
 
+impl blueprint_core::predict::Record for Candidate {
+    fn features(&self) -> &[(String, f64)] {
+        &self.features
+    }
+}
+
 /// Where a record came from: every output names it, so consumers can drop repeats.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Source {
@@ -58,7 +64,7 @@ pub fn classify(record: &KinesisEventRecord, settings: &Settings) -> Result<Cand
         });
     }
     let mut features = Vec::with_capacity(settings.features.len());
-    for name in settings.features.fields() {
+    for name in settings.features.names() {
         let number = match object.get(name) {
             None => return Err(invalid(format!("feature field {name:?} is missing"))),
             Some(Value::Number(number)) => number.as_f64(),

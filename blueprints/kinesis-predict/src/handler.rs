@@ -12,10 +12,9 @@ use blueprint_core::report::{Outcome, Report};
 use lambda_runtime::LambdaEvent;
 
 use crate::Settings;
-use crate::batch::{Predicted, predict_all};
 use crate::features::{Candidate, classify};
-use crate::model_check::{ModelCheck, ModelMismatch, check_model};
 use crate::output::{EnrichedRecord, Entry, OutputWriter};
+use blueprint_core::predict::{ModelCheck, ModelMismatch, Predicted, check_model, predict_all};
 
 /// Time kept back from the invocation deadline to return the batch response.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
@@ -58,7 +57,7 @@ impl Predictor {
 
     /// Checks `MODEL` and `FEATURES` against the model the endpoint serves.
     pub async fn check_model(&self) -> Result<ModelCheck, ModelMismatch> {
-        check_model(&self.algorithms, &self.settings).await
+        check_model(&self.algorithms, &self.settings.predict()).await
     }
 }
 
@@ -107,8 +106,13 @@ pub async fn handle_batch(
     }
     let mut predictions = Vec::new();
     if !candidates.is_empty() {
-        let (predicted, calls) =
-            predict_all(&predictor.algorithms, settings, &candidates, deadline).await;
+        let (predicted, calls) = predict_all(
+            &predictor.algorithms,
+            &settings.predict(),
+            &candidates,
+            deadline,
+        )
+        .await;
         tracing::info!(records = candidates.len(), calls, "predicted");
         predictions = predicted;
     }

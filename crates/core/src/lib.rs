@@ -9,6 +9,8 @@
 //! - [`lambda`]: runtime glue (tracing, AWS config, deadlines, error diagnostics).
 //! - [`report`]: per-record outcomes and what the invocation returns.
 //! - [`metrics`]: one CloudWatch EMF line per invocation (records by outcome, calls).
+//! - [`predict`]: `FEATURES`, the model check and batched Predict calls of the
+//!   prediction blueprints.
 
 pub mod api_key;
 pub mod auth;
@@ -16,6 +18,7 @@ pub mod client;
 pub mod env;
 pub mod lambda;
 pub mod metrics;
+pub mod predict;
 pub mod report;
 pub mod s3_event;
 pub mod s3_objects;

@@ -1,4 +1,4 @@
-//! (As dynamodb-predict's `batch`.) Predictions for many records in few calls: one call per chunk of
+//! Predictions for many records in few calls: one call per chunk of
 //! `MAX_BATCH_SIZE`; when the algorithm rejects a chunk's input (`InputError`), the
 //! chunk is split in halves until the record at fault is alone. Any other failure
 //! fails the whole chunk, to be retried: no bisection against a server in trouble.
@@ -11,13 +11,11 @@
 
 use std::time::Instant;
 
-use blueprint_core::report::Outcome;
-use blueprint_core::v1::contracts::predict::{Prediction, Reply, Request};
-use blueprint_core::{AlgorithmClient, AlgorithmError, CallOptions, Input};
+use crate::report::Outcome;
+use crate::v1::contracts::predict::{Prediction, Reply, Request};
+use crate::{AlgorithmClient, AlgorithmError, CallOptions, Input};
 
-use crate::Settings;
-use crate::features::Candidate;
-use crate::settings::{FEATURES, MODEL};
+use super::{FEATURES, MODEL, PredictSettings, Record};
 
 /// One record's prediction and the model (`name/version`) that made it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,10 +37,10 @@ struct Chunk {
 /// Predicts every candidate; results in candidate order (a prediction, or the record's
 /// outcome when there is none: rejected input, or failed to be retried), and the
 /// number of calls.
-pub async fn predict_all(
+pub async fn predict_all<C: Record>(
     client: &AlgorithmClient,
-    settings: &Settings,
-    candidates: &[Candidate],
+    settings: &PredictSettings<'_>,
+    candidates: &[C],
     deadline: Instant,
 ) -> (Vec<Result<Predicted, Outcome>>, usize) {
     let max_batch = settings.max_batch_size.max(1);
@@ -174,34 +172,38 @@ fn same_rejection(whole: &AlgorithmError, half: &Result<Reply, AlgorithmError>) 
     matches!(half, Err(error) if error.is_input_problem() && error.to_string() == whole.to_string())
 }
 
-fn shared_rejection(settings: &Settings, records: usize, error: &AlgorithmError) -> Outcome {
+fn shared_rejection(
+    settings: &PredictSettings<'_>,
+    records: usize,
+    error: &AlgorithmError,
+) -> Outcome {
     let message = format!(
         "the algorithm rejects all {records} records of the batch the same way, so the settings are at fault, not the records: check {MODEL} ({:?}), {FEATURES} ({}) and ALGORITHM ({}) against what the model takes: {error}",
         settings.model,
-        settings.features.describe(),
+        settings.features.describe(settings.noun),
         settings.algorithm
     );
     tracing::error!(%message, "failing the batch for retry: a configuration error");
     Outcome::Failed { error: message }
 }
 
-async fn call(
+async fn call<C: Record>(
     client: &AlgorithmClient,
-    settings: &Settings,
-    chunk: &[Candidate],
+    settings: &PredictSettings<'_>,
+    chunk: &[C],
     deadline: Instant,
 ) -> Result<Reply, AlgorithmError> {
     let request = Request {
-        model: settings.model.clone(),
+        model: settings.model.to_owned(),
         instances: chunk
             .iter()
-            .map(|c| settings.features.instance(&c.features))
+            .map(|c| settings.features.instance(c.features()))
             .collect(),
     };
     let input = Input::json(&request)?;
     let reply: Reply = client
         .call(
-            &settings.algorithm,
+            settings.algorithm,
             input,
             &CallOptions::with_deadline(deadline),
         )

@@ -5,15 +5,14 @@
 //! in order). An endpoint that cannot refuses that request as `InputError`; then an
 //! empty prediction call (`{"model", "instances": []}`) still tells whether `MODEL` is
 //! served, and the feature count is left to the first calls (a rejection shared by
-//! every record of a batch fails the batch: [`crate::batch`]).
+//! every record of a batch fails the batch: [`super::predict_all`]).
 
 use std::time::{Duration, Instant};
 
-use blueprint_core::v1::contracts::predict::{DescribeRequest, ModelDescription, Reply, Request};
-use blueprint_core::{AlgorithmClient, AlgorithmError, CallOptions, Input};
+use crate::v1::contracts::predict::{DescribeRequest, ModelDescription, Reply, Request};
+use crate::{AlgorithmClient, AlgorithmError, CallOptions, Input};
 
-use crate::Settings;
-use crate::settings::{FEATURES, FeatureMap, MODEL};
+use super::{FEATURES, FeatureMap, MODEL, PredictSettings};
 
 /// Time the check may take: Lambda allows an init phase about 10 s.
 const CHECK_TIME: Duration = Duration::from_secs(5);
@@ -36,16 +35,16 @@ pub struct ModelMismatch(pub String);
 /// Checks the settings against the model the endpoint serves.
 pub async fn check_model(
     client: &AlgorithmClient,
-    settings: &Settings,
+    settings: &PredictSettings<'_>,
 ) -> Result<ModelCheck, ModelMismatch> {
     let options = CallOptions {
         timeout: Some(CHECK_TIME),
         ..CallOptions::with_deadline(Instant::now() + CHECK_TIME)
     };
     let described = async {
-        let input = Input::json(&DescribeRequest::new(settings.model.clone()))?;
+        let input = Input::json(&DescribeRequest::new(settings.model.to_owned()))?;
         client
-            .call(&settings.algorithm, input, &options)
+            .call(settings.algorithm, input, &options)
             .await?
             .decode::<ModelDescription>()
     };
@@ -58,11 +57,11 @@ pub async fn check_model(
             // Unknown model, or an endpoint that does not describe models: ask for nothing.
             let empty = async {
                 let input = Input::json(&Request {
-                    model: settings.model.clone(),
+                    model: settings.model.to_owned(),
                     instances: Vec::new(),
                 })?;
                 client
-                    .call(&settings.algorithm, input, &options)
+                    .call(settings.algorithm, input, &options)
                     .await?
                     .decode::<Reply>()
             };
@@ -93,7 +92,10 @@ fn unverified(reason: String) -> ModelCheck {
 }
 
 /// Whether `FEATURES` feeds every input of the model, once.
-fn compare(settings: &Settings, description: &ModelDescription) -> Result<(), ModelMismatch> {
+fn compare(
+    settings: &PredictSettings<'_>,
+    description: &ModelDescription,
+) -> Result<(), ModelMismatch> {
     let wanted: Vec<&str> = description
         .features
         .iter()
@@ -108,16 +110,17 @@ fn compare(settings: &Settings, description: &ModelDescription) -> Result<(), Mo
             wanted.join(",")
         )
     };
-    match &settings.features {
-        FeatureMap::Positional(fields) => {
-            if fields.len() != wanted.len() {
+    let one = settings.noun.one;
+    match settings.features {
+        FeatureMap::Positional(names) => {
+            if names.len() != wanted.len() {
                 return Err(ModelMismatch(format!(
-                    "{FEATURES} lists {} fields, but {}. List one field per feature in that order, or map them by name (field=feature)",
-                    fields.len(),
+                    "{FEATURES} lists {} {one}s, but {}. List one {one} per feature in that order, or map them by name ({one}=feature)",
+                    names.len(),
                     takes()
                 )));
             }
-            let pairs: Vec<String> = fields
+            let pairs: Vec<String> = names
                 .iter()
                 .zip(&wanted)
                 .map(|(a, f)| format!("{a}->{f}"))
@@ -145,7 +148,7 @@ fn compare(settings: &Settings, description: &ModelDescription) -> Result<(), Mo
                 .collect();
             if !missing.is_empty() {
                 return Err(ModelMismatch(format!(
-                    "{FEATURES} feeds no field to {}: {}",
+                    "{FEATURES} feeds no {one} to {}: {}",
                     missing.join(","),
                     takes()
                 )));
