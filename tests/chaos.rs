@@ -32,12 +32,12 @@ use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use axum::http::StatusCode;
 use blueprint_testkit::{
     AlgoServer, Gateway, OutageProxy, free_port, moto_config, moto_endpoint, table_with_stream,
-    unique, wait_for_port, workspace_root,
+    unique, workspace_root,
 };
 use local_trigger::{AwsJson, StreamReader};
 use serde_json::{Value, json};
 use system_tests::{
-    Processes, WAIT, cargo_lambda, local_trigger_bin, notify, read_json, start_function,
+    Processes, WAIT, local_trigger_bin, model_features, notify, read_json, start_function,
 };
 
 const KEY: &str = "simChaosKey0123";
@@ -288,35 +288,12 @@ async fn every_input_ends_exactly_once_under_injected_faults() {
         .expect("queue URL")
         .to_owned();
     let (table, stream) = table_with_stream(&dynamodb, "chaos-items").await;
-    let manifest = read_json(&root.join(format!("models/predict/{MODEL}/manifest.json")));
-    let features: Vec<String> = manifest["features"]
-        .as_array()
-        .expect("manifest features")
-        .iter()
-        .map(|f| f["name"].as_str().expect("feature name").to_owned())
-        .collect();
+    let features = model_features(MODEL);
     let rows = read_json(&root.join(format!("models/predict/{MODEL}/expected.json")));
     let rows = rows.as_array().expect("expected rows").clone();
 
     let mut processes = Processes::new();
-    let runtime_port = free_port();
-    processes.start(
-        "cargo-lambda-watch",
-        Command::new(cargo_lambda())
-            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address"])
-            .arg("127.0.0.1")
-            .arg("--invoke-port")
-            .arg(runtime_port.to_string()),
-    );
-    assert!(
-        wait_for_port(
-            ([127, 0, 0, 1], runtime_port).into(),
-            Duration::from_secs(60)
-        ),
-        "cargo lambda watch did not listen; logs:{}",
-        processes.logs()
-    );
-    let runtime = format!("http://127.0.0.1:{runtime_port}");
+    let (_, runtime) = processes.start_runtime_api();
     let common = [
         ("ALGORITHMIA_API", gateway.url.clone()),
         ("ALGORITHMIA_API_KEY", KEY.to_owned()),

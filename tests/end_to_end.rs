@@ -11,20 +11,19 @@
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 use axum::http::StatusCode;
 use base64::Engine;
 use blueprint_testkit::{
-    AlgoServer, Gateway, free_port, moto_config, moto_endpoint, table_with_stream, unique,
-    wait_for_port, workspace_root,
+    AlgoServer, Gateway, moto_config, moto_endpoint, table_with_stream, unique, workspace_root,
 };
 use local_trigger::{AwsJson, StreamReader};
 use serde_json::Value;
 use system_tests::{
-    Processes, WAIT, body, cargo_lambda, keys, local_trigger_bin, notify, read_json, start_function,
+    Processes, WAIT, body, cargo_lambda, keys, local_trigger_bin, model_features, notify,
+    read_json, start_function,
 };
 
 const KEY: &str = "simEndToEndKey0123";
@@ -94,35 +93,12 @@ async fn events_reach_the_real_binaries_and_a_failing_record_is_retried_then_dea
     )
     .await;
     let (table, stream) = table_with_stream(&dynamodb, "patients").await;
-    let manifest = read_json(&root.join(format!("models/predict/{MODEL}/manifest.json")));
-    let features: Vec<String> = manifest["features"]
-        .as_array()
-        .expect("manifest features")
-        .iter()
-        .map(|f| f["name"].as_str().expect("feature name").to_owned())
-        .collect();
+    let features = model_features(MODEL);
     let rows = read_json(&root.join(format!("models/predict/{MODEL}/expected.json")));
     let rows = &rows.as_array().expect("expected rows")[..4];
 
     let mut processes = Processes::new();
-    let runtime_port = free_port();
-    processes.start(
-        "cargo-lambda-watch",
-        Command::new(cargo_lambda())
-            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address"])
-            .arg("127.0.0.1")
-            .arg("--invoke-port")
-            .arg(runtime_port.to_string()),
-    );
-    assert!(
-        wait_for_port(
-            ([127, 0, 0, 1], runtime_port).into(),
-            Duration::from_secs(60)
-        ),
-        "cargo lambda watch did not listen; logs:{}",
-        processes.logs()
-    );
-    let runtime = format!("http://127.0.0.1:{runtime_port}");
+    let (runtime_port, runtime) = processes.start_runtime_api();
     let common = [
         ("ALGORITHMIA_API", server.url.clone()),
         ("ALGORITHMIA_API_KEY_KMS", ciphertext.clone()),

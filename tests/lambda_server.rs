@@ -21,13 +21,12 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 use blueprint_testkit::{
-    free_port, moto_config, moto_endpoint, table_with_stream, unique, wait_for_port, workspace_bin,
-    workspace_root,
+    moto_config, moto_endpoint, table_with_stream, unique, workspace_bin, workspace_root,
 };
 use local_trigger::AwsJson;
 use serde_json::{Value, json};
 use system_tests::{
-    Processes, body, cargo_lambda, keys, local_trigger_bin, notify, read_json, start_function,
+    Processes, body, keys, local_trigger_bin, model_features, notify, read_json, start_function,
 };
 
 const KEY: &str = "simLambdaUrlKey0123";
@@ -123,35 +122,12 @@ async fn blueprints_call_algo_server_on_lambda_through_its_function_url() {
     )
     .await;
     let (table, stream) = table_with_stream(&dynamodb, "url-patients").await;
-    let manifest = read_json(&root.join(format!("models/predict/{MODEL}/manifest.json")));
-    let features: Vec<String> = manifest["features"]
-        .as_array()
-        .expect("manifest features")
-        .iter()
-        .map(|f| f["name"].as_str().expect("feature name").to_owned())
-        .collect();
+    let features = model_features(MODEL);
     let rows = read_json(&root.join(format!("models/predict/{MODEL}/expected.json")));
     let rows = &rows.as_array().expect("expected rows")[..2];
 
     let mut processes = Processes::new();
-    let runtime_port = free_port();
-    processes.start(
-        "cargo-lambda-watch",
-        Command::new(cargo_lambda())
-            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address"])
-            .arg("127.0.0.1")
-            .arg("--invoke-port")
-            .arg(runtime_port.to_string()),
-    );
-    assert!(
-        wait_for_port(
-            ([127, 0, 0, 1], runtime_port).into(),
-            Duration::from_secs(60)
-        ),
-        "cargo lambda watch did not listen; logs:{}",
-        processes.logs()
-    );
-    let runtime = format!("http://127.0.0.1:{runtime_port}");
+    let (_, runtime) = processes.start_runtime_api();
     for instance in ["algo-server-1", "algo-server-2"] {
         let keys = [("ALGO_SERVER_API_KEYS", KEY)];
         start_algo_server(&mut processes, &runtime, "algo-server", instance, &keys);

@@ -68,6 +68,29 @@ impl Processes {
         text
     }
 
+    /// Starts cargo-lambda's Runtime API emulator (`cargo lambda watch
+    /// --only-lambda-apis`) on a free port; its port and base URL.
+    pub fn start_runtime_api(&mut self) -> (u16, String) {
+        let port = blueprint_testkit::free_port();
+        self.start(
+            "cargo-lambda-watch",
+            Command::new(cargo_lambda())
+                .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address"])
+                .arg("127.0.0.1")
+                .arg("--invoke-port")
+                .arg(port.to_string()),
+        );
+        assert!(
+            blueprint_testkit::wait_for_port(
+                ([127, 0, 0, 1], port).into(),
+                Duration::from_secs(60)
+            ),
+            "cargo lambda watch did not listen; logs:{}",
+            self.logs()
+        );
+        (port, format!("http://127.0.0.1:{port}"))
+    }
+
     /// The whole logs of the processes named `names`.
     pub fn logs_of(&self, names: &[&str]) -> String {
         names
@@ -245,4 +268,15 @@ pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}; run `make models` first", path.display()));
     serde_json::from_str(&text).expect("JSON")
+}
+
+/// The feature names `model` (`name/version`) declares, in order (`make models`).
+pub fn model_features(model: &str) -> Vec<String> {
+    let path = workspace_root().join(format!("models/predict/{model}/manifest.json"));
+    read_json(&path)["features"]
+        .as_array()
+        .expect("manifest features")
+        .iter()
+        .map(|f| f["name"].as_str().expect("feature name").to_owned())
+        .collect()
 }
