@@ -254,17 +254,12 @@ pub async fn post(
     body: Body,
 ) -> Result<Response, Response> {
     let parent = parsed(&path, &caller).map_err(IntoResponse::into_response)?;
-    let body = state
-        .body
-        .read(body)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let request: NewDir = serde_json::from_slice(&body).map_err(|error| {
-        DataError::BadRequest(format!(
-            "creating a directory takes the JSON body {{\"name\": NAME, \"acl\"?: {{\"read\": [...]}}}}: {error}"
-        ))
-        .into_response()
-    })?;
+    let request: NewDir = json_body(
+        &state,
+        body,
+        r#"creating a directory takes the JSON body {"name": NAME, "acl"?: {"read": [...]}}"#,
+    )
+    .await?;
     let path = parent
         .child(&request.name)
         .map_err(|error| DataError::from(error).into_response())?;
@@ -300,6 +295,22 @@ pub async fn delete(
     ))
 }
 
+/// The request body read within the server's limits and parsed as `T`; `expected` says
+/// what a malformed one should have been.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    body: Body,
+    expected: &str,
+) -> Result<T, Response> {
+    let body = state
+        .body
+        .read(body)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    serde_json::from_slice(&body)
+        .map_err(|error| DataError::BadRequest(format!("{expected}: {error}")).into_response())
+}
+
 #[derive(Deserialize)]
 struct AclUpdate {
     acl: Acl,
@@ -312,17 +323,12 @@ pub async fn patch(
     body: Body,
 ) -> Result<Response, Response> {
     let path = parsed(&path, &caller).map_err(IntoResponse::into_response)?;
-    let body = state
-        .body
-        .read(body)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let update: AclUpdate = serde_json::from_slice(&body).map_err(|error| {
-        DataError::BadRequest(format!(
-            "updating a collection takes the JSON body {{\"acl\": {{\"read\": [...]}}}}: {error}"
-        ))
-        .into_response()
-    })?;
+    let update: AclUpdate = json_body(
+        &state,
+        body,
+        r#"updating a collection takes the JSON body {"acl": {"read": [...]}}"#,
+    )
+    .await?;
     let data = data(&state);
     blocking(move || data.set_acl(&caller, &path, update.acl))
         .await
