@@ -16,8 +16,10 @@ here, and passes only if it writes its real output:
   algo-server-lambda  one Function URL event (payload format 2.0) per algorithm, with
                       the models layer (layer.zip, extracted here as Lambda does under
                       /opt) named by ALGO_SERVER_MODELS_DIR and WHISPER_MODEL: Echo, the
-                      astronaut's face, a 200x200 PNG thumbnail, the spoken words, and
-                      predictions equal to the x86_64 algo-server's
+                      astronaut's face, a 200x200 PNG thumbnail, one written to a
+                      data:// URI (ALGO_SERVER_DATA_S3_BUCKET, a moto bucket, as the
+                      template's DataBucket), the spoken words, and predictions equal to
+                      the x86_64 algo-server's
 
 qemu-user before 8.1 shows arm64 programs the host's /proc/cpuinfo, on which ONNX
 Runtime's CPU detection crashes (a real arm64 host shows its own): where `unshare -m`
@@ -335,8 +337,9 @@ def iou(a, b):
     return inter / (aw * ah + bw * bh - inter) if inter else 0.0
 
 
-def server_cases(algo, with_onnx):
-    """(name, event, check(result) -> list of lines or an error string) per algorithm."""
+def server_cases(algo, with_onnx, s3, data_bucket):
+    """(name, event, check(result) -> list of lines or an error string) per algorithm,
+    and a Data API write that lands in the template's S3 data bucket (here moto's)."""
     base = "/v1/algo/blueprints"
     astronaut = (ROOT / "fixtures/images/astronaut.jpg").read_bytes()
     expected_face = json.loads((ROOT / "fixtures/images/faces.json").read_text())["astronaut.jpg"]
@@ -378,6 +381,25 @@ def server_cases(algo, with_onnx):
         f"{base}/SpeechToText/1.0.0", (ROOT / "fixtures/generated/speech.wav").read_bytes(),
         "application/octet-stream", binary=True), speech))
 
+    stored = "data://.my/package-test/astronaut.png"
+
+    def stored_thumbnail(result):
+        if result != stored:
+            return f"SmartThumbnail to {stored} answered {result!r}"
+        key = "files/default/package-test/astronaut.png"
+        try:
+            data = s3.get_object(Bucket=data_bucket, Key=key)["Body"].read()
+        except Exception as e:  # noqa: BLE001 - reported as the failure
+            return f"no s3://{data_bucket}/{key}: {e}"
+        if png_size(data) != (96, 96):
+            return f"s3://{data_bucket}/{key} is not a 96x96 PNG ({png_size(data)})"
+        return [f"SmartThumbnail -> {stored}: 96x96 PNG in s3://{data_bucket}/{key}"]
+    cases.append(("SmartThumbnail to data://", url_event(
+        f"{base}/SmartThumbnail/1.0.0",
+        json.dumps({"image": base64.b64encode(astronaut).decode(), "width": 96,
+                    "height": 96, "format": "png", "output": stored}).encode(),
+        "application/json"), stored_thumbnail))
+
     if with_onnx:
         model = "diabetes/1.0.0"
         manifest = json.loads((ROOT / f"models/predict/{model}/manifest.json").read_text())
@@ -405,9 +427,15 @@ def run_server_function(runtime, endpoint, server_url, bootstrap, algo):
     opt = unpack_layer()
     models = opt / "models"
     wrapper = arm64_cpuinfo_wrapper()
+    # The template gives the function a data bucket (ALGO_SERVER_DATA_S3_BUCKET).
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    data_bucket = "package-test-data"
+    s3.create_bucket(Bucket=data_bucket)
     extra = {"ALGO_SERVER_MODELS_DIR": str(models),
              "WHISPER_MODEL": str(models / "ggml-tiny.en-q8_0.bin"),
-             "ALGO_SERVER_API_KEYS": API_KEY}
+             "ALGO_SERVER_API_KEYS": API_KEY,
+             "ALGO_SERVER_DATA_S3_BUCKET": data_bucket}
     if wrapper is None:
         say(f"WARNING: {function}: cannot bind an arm64 /proc/cpuinfo (`unshare -m` refused): "
             f"ONNX Runtime left unloaded under qemu and the Predict check skipped")
@@ -419,7 +447,7 @@ def run_server_function(runtime, endpoint, server_url, bootstrap, algo):
     began = time.time()
     proc = start(function, (wrapper or []) + [QEMU, "-L", QEMU_LD_PREFIX, bootstrap], env=env)
     lines, first = [], None
-    for name, event, check in server_cases(algo, wrapper is not None):
+    for name, event, check in server_cases(algo, wrapper is not None, s3, data_bucket):
         t0 = time.time()
         status, reply = invoke(runtime, function, event)
         seconds = timed(f"{function}: {name}", t0)

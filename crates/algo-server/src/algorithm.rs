@@ -352,7 +352,7 @@ impl Context {
     ) -> Result<(), AlgoError> {
         if url.trim_start().starts_with("data://") {
             return self.with_data(url.trim(), what, |data, caller, path| {
-                data.write(caller, path, &body)
+                data.write(caller, path, Bytes::from(body))
             });
         }
         let fetcher = Arc::clone(&self.services.fetcher);

@@ -46,6 +46,8 @@ pub enum ServerError {
     Fetcher(#[from] reqwest::Error),
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Data(String),
 }
 
 /// What every handler shares.
@@ -74,11 +76,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
                 source,
             })?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
-    // Tests and scripts read this line to learn the port chosen for `--listen host:0`.
+    let registry = algorithms::registry(&config);
+    let app = App::new(registry, &config, VoidCalls::InProcess).await?;
+    // Tests and scripts read this line to learn the port chosen for `--listen host:0`;
+    // it comes once the algorithms and the Data API's storage are ready.
     println!("algo-server listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    let registry = algorithms::registry(&config);
-    serve(listener, registry, &config, shutdown_signal()).await
+    serve_app(listener, app, &config, shutdown_signal()).await
 }
 
 /// How an `output=void` call runs once it has been answered.
@@ -129,7 +133,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(
+    pub async fn new(
         registry: Registry,
         config: &Config,
         void_calls: VoidCalls,
@@ -140,7 +144,7 @@ impl App {
             config.fetch_max_bytes,
             config.fetch_timeout(),
         ))?;
-        let data = Arc::new(Data::new(&config.data));
+        let data = Arc::new(Data::open(&config.data).await.map_err(ServerError::Data)?);
         let services = Services::new(
             Arc::new(fetcher),
             config.images.limits(),
@@ -177,7 +181,16 @@ pub async fn serve(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let App { router, pool } = App::new(registry, config, VoidCalls::InProcess)?;
+    let app = App::new(registry, config, VoidCalls::InProcess).await?;
+    serve_app(listener, app, config, shutdown).await
+}
+
+async fn serve_app(
+    listener: TcpListener,
+    App { router, pool }: App,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     edge::serve(listener, router, config.edge_limits(), shutdown).await;
     tracing::info!("no more requests; waiting for background calls");
     if !pool.drain(Duration::from_secs(config.shutdown_grace)).await {

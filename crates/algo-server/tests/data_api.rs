@@ -10,9 +10,21 @@ use serde_json::{Value, json};
 const ALICE: &str = "alice-key-1";
 const BOB: &str = "bob-key-2";
 
+/// Where the server under test keeps its files.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    /// `--data-dir` on a fresh temporary directory.
+    Local,
+    /// `--data-s3-bucket` on a fresh moto bucket, keys under `data/`.
+    S3,
+}
+
+const S3_PREFIX: &str = "data/";
+
 struct Users {
     server: Server,
     _dir: TempDir,
+    bucket: Option<Bucket>,
 }
 
 /// A directory removed when dropped.
@@ -24,7 +36,70 @@ impl Drop for TempDir {
     }
 }
 
-fn start(extra: &[&str]) -> Users {
+/// A fresh bucket in the moto server `make test` runs.
+struct Bucket {
+    client: aws_sdk_s3::Client,
+    name: String,
+}
+
+impl Bucket {
+    async fn new() -> Self {
+        let config = blueprint_testkit::moto_config().await;
+        let client = aws_sdk_s3::Client::new(&config);
+        let name = blueprint_testkit::unique("data-api");
+        client
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create bucket in moto");
+        Self { client, name }
+    }
+
+    /// Every key in the bucket, sorted.
+    async fn keys(&self) -> Vec<String> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.name)
+            .send()
+            .await
+            .expect("list bucket");
+        let mut keys: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|object| object.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    async fn put(&self, key: &str, body: &str) {
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("put object");
+    }
+
+    async fn get(&self, key: &str) -> String {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .expect("get object");
+        let bytes = object.body.collect().await.expect("body").into_bytes();
+        String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    }
+}
+
+async fn start(backend: Backend, extra: &[&str]) -> Users {
     let dir = std::env::temp_dir().join(format!("algo-data-{:016x}", fastrand::u64(..)));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let data_dir = dir.display().to_string();
@@ -35,17 +110,56 @@ fn start(extra: &[&str]) -> Users {
         &alice,
         "--api-key",
         &bob,
-        "--data-dir",
-        &data_dir,
         "--enable-test-algorithms",
     ];
+    let bucket = match backend {
+        Backend::Local => None,
+        Backend::S3 => Some(Bucket::new().await),
+    };
+    match &bucket {
+        None => args.extend(["--data-dir", &data_dir]),
+        Some(bucket) => args.extend([
+            "--data-s3-bucket",
+            &bucket.name,
+            "--data-s3-prefix",
+            S3_PREFIX,
+        ]),
+    }
     args.extend_from_slice(extra);
-    let server = Server::start_raw(&args).expect("server starts");
+    let env = match backend {
+        Backend::Local => Vec::new(),
+        Backend::S3 => blueprint_testkit::moto_env(),
+    };
+    let server = Server::start_with_env(&args, &env).expect("server starts");
     Users {
         server,
         _dir: TempDir(dir),
+        bucket,
     }
 }
+
+/// Runs a scenario against each backend, as `<scenario>::local` and `<scenario>::s3`.
+macro_rules! on_each_backend {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn local() {
+                super::$scenario(super::Backend::Local).await;
+            }
+            #[tokio::test]
+            async fn s3() {
+                super::$scenario(super::Backend::S3).await;
+            }
+        }
+    )*};
+}
+
+on_each_backend!(
+    files_and_directories_round_trip,
+    listings_page_with_markers,
+    one_user_cannot_reach_another_users_space,
+    algorithms_read_and_write_data_uris,
+);
 
 impl Users {
     fn root(&self) -> std::path::PathBuf {
@@ -91,15 +205,17 @@ impl Users {
     }
 }
 
-#[tokio::test]
-async fn files_and_directories_round_trip() {
-    let users = start(&[]);
+async fn files_and_directories_round_trip(backend: Backend) {
+    let users = start(backend, &[]).await;
     let put = users
         .send(ALICE, Method::PUT, "/v1/data/.my/test/x.txt", "hello")
         .await;
     assert_eq!(put.status(), StatusCode::OK);
     let reply: Value = put.json().await.expect("JSON");
     assert_eq!(reply["result"], "data://alice/test/x.txt");
+    if let Some(bucket) = &users.bucket {
+        assert_eq!(bucket.keys().await, ["data/files/alice/test/x.txt"]);
+    }
 
     let get = users
         .send(ALICE, Method::GET, "/v1/data/alice/test/x.txt", "")
@@ -173,9 +289,8 @@ async fn files_and_directories_round_trip() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn listings_page_with_markers() {
-    let users = start(&["--data-page-size", "2"]);
+async fn listings_page_with_markers(backend: Backend) {
+    let users = start(backend, &["--data-page-size", "2"]).await;
     for name in ["a", "b", "c", "d", "e"] {
         let path = format!("/v1/data/.my/many/{name}.txt");
         assert_eq!(
@@ -202,9 +317,8 @@ async fn listings_page_with_markers() {
     assert_eq!(names, ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt"]);
 }
 
-#[tokio::test]
-async fn one_user_cannot_reach_another_users_space() {
-    let users = start(&[]);
+async fn one_user_cannot_reach_another_users_space(backend: Backend) {
+    let users = start(backend, &[]).await;
     assert_eq!(
         users
             .send(
@@ -289,7 +403,7 @@ async fn one_user_cannot_reach_another_users_space() {
 
 #[tokio::test]
 async fn hostile_paths_never_leave_the_data_directory() {
-    let users = start(&[]);
+    let users = start(Backend::Local, &[]).await;
     let outside = users.root().join("outside");
     std::fs::create_dir_all(&outside).expect("outside dir");
     std::fs::write(outside.join("secret.txt"), "outside").expect("secret");
@@ -352,9 +466,8 @@ async fn hostile_paths_never_leave_the_data_directory() {
     );
 }
 
-#[tokio::test]
-async fn algorithms_read_and_write_data_uris() {
-    let users = start(&[]);
+async fn algorithms_read_and_write_data_uris(backend: Backend) {
+    let users = start(backend, &[]).await;
     let photo = fixture("astronaut.jpg");
     users
         .send(
@@ -446,6 +559,178 @@ async fn algorithms_read_and_write_data_uris() {
     );
 }
 
+#[tokio::test]
+async fn hostile_paths_never_leave_the_users_prefix_in_s3() {
+    let users = start(Backend::S3, &[]).await;
+    let bucket = users.bucket.as_ref().expect("S3 backend");
+    bucket.put("outside/secret.txt", "outside").await;
+    bucket.put("data/files/bob/c/secret.txt", "bob's").await;
+    for path in [
+        "/v1/data/.my/../outside/secret.txt",
+        "/v1/data/.my/c/%2e%2e/%2e%2e/%2e%2e/outside/secret.txt",
+        "/v1/data/.my/c/..%2f..%2f..%2foutside%2fsecret.txt",
+        "/v1/data/.my/c/..%2f..%2fbob%2fc%2fsecret.txt",
+        "/v1/data/.my/c/%2Fetc%2Fpasswd",
+        "/v1/data/%2Fetc/passwd",
+        "/v1/data/.my/c/a%5C..%5C..%5Csecret.txt",
+        "/v1/data/.my/c/a%00b",
+        "/v1/data/.my/.acl/x",
+        "/v1/data/.my//c/x.txt",
+    ] {
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            let response = users.send(ALICE, method.clone(), path, "pwned").await;
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            assert!(
+                matches!(
+                    status,
+                    StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+                ),
+                "{method} {path}: {status} {text}"
+            );
+            // The secrets' contents never come back (their paths may, in messages).
+            assert!(
+                text != "outside" && text != "bob's",
+                "{method} {path}: {text}"
+            );
+        }
+    }
+    let odd = "/v1/data/.my/c/%E2%80%AEtxt.exe%20..%20name";
+    assert_eq!(
+        users.send(ALICE, Method::PUT, odd, "odd").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        bucket.keys().await,
+        [
+            "data/files/alice/c/\u{202e}txt.exe .. name",
+            "data/files/bob/c/secret.txt",
+            "outside/secret.txt",
+        ]
+    );
+    assert_eq!(bucket.get("outside/secret.txt").await, "outside");
+    assert_eq!(bucket.get("data/files/bob/c/secret.txt").await, "bob's");
+}
+
+#[tokio::test]
+async fn objects_other_tools_wrote_to_the_bucket_are_listed_and_read() {
+    let users = start(Backend::S3, &[]).await;
+    let bucket = users.bucket.as_ref().expect("S3 backend");
+    bucket
+        .put("data/files/alice/imports/2026/a.csv", "x,y\n1,2\n")
+        .await;
+    let (status, listing) = users
+        .json(ALICE, Method::GET, "/v1/data/.my/imports", "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listing}");
+    assert_eq!(listing["folders"], json!([{"name": "2026"}]), "{listing}");
+    let (status, listing) = users
+        .json(ALICE, Method::GET, "/v1/data/.my/imports/2026", "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listing}");
+    assert_eq!(listing["files"][0]["filename"], "a.csv", "{listing}");
+    assert_eq!(listing["files"][0]["size"], 8, "{listing}");
+    let read = users
+        .send(ALICE, Method::GET, "/v1/data/.my/imports/2026/a.csv", "")
+        .await;
+    assert_eq!(read.text().await.expect("text"), "x,y\n1,2\n");
+    // A file cannot be written under a file, nor replace a directory.
+    let (status, refused) = users
+        .json(ALICE, Method::PUT, "/v1/data/.my/imports/2026/a.csv/b", "x")
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let (status, refused) = users
+        .json(ALICE, Method::PUT, "/v1/data/.my/imports/2026", "x")
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    // Deleting the collection removes every object under it, and only those.
+    let (status, deleted) = users
+        .json(ALICE, Method::DELETE, "/v1/data/.my/imports?force=true", "")
+        .await;
+    assert_eq!(
+        (status, deleted["result"]["deleted"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+    assert!(bucket.keys().await.is_empty(), "{:?}", bucket.keys().await);
+}
+
+#[tokio::test]
+async fn a_bucket_that_cannot_be_used_stops_the_start() {
+    let missing = blueprint_testkit::unique("no-such-bucket");
+    let printed = Server::start_with_env(
+        &["--data-s3-bucket", &missing, "--allow-anonymous"],
+        &blueprint_testkit::moto_env(),
+    )
+    .map(|server| server.base.clone())
+    .expect_err("the server refuses to start");
+    assert!(
+        printed.contains(&format!(
+            "the Data API bucket \"{missing}\" (--data-s3-bucket) cannot be used: it does not exist"
+        )),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn speech_reads_media_from_and_writes_transcripts_to_data_uris() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model = root.join("models/ggml-tiny.en.bin");
+    let model = model.to_str().expect("UTF-8 path");
+    let users = start(
+        Backend::S3,
+        &["--whisper-model", model, "--whisper-threads", "1"],
+    )
+    .await;
+    let audio = std::fs::read(root.join("fixtures/generated/speech.wav"))
+        .expect("fixtures/generated/speech.wav: run `make models fixtures` (make test does)");
+    let reference = std::fs::read_to_string(root.join("fixtures/generated/speech.txt"))
+        .expect("reference text");
+    assert_eq!(
+        users
+            .send(ALICE, Method::PUT, "/v1/data/.my/audio/speech.wav", audio)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let body = json!({
+        "url": "data://.my/audio/speech.wav",
+        "output_url": "data://.algo/transcripts/speech.json",
+    });
+    let reply = users
+        .call(
+            ALICE,
+            "/v1/algo/blueprints/SpeechToText",
+            "application/json",
+            body.to_string(),
+        )
+        .await;
+    assert!(reply.get("error").is_none(), "{reply}");
+    let written = users
+        .send(
+            ALICE,
+            Method::GET,
+            "/v1/data/.algo/transcripts/speech.json",
+            "",
+        )
+        .await;
+    assert_eq!(written.status(), StatusCode::OK);
+    let transcript: Value = written.json().await.expect("transcript JSON");
+    let text = transcript["text"].as_str().expect("text");
+    let rate = blueprint_testkit::word_error_rate(&reference, text);
+    assert!(rate <= 0.3, "WER {rate}: {text:?} vs {reference:?}");
+    // Bob may not read Alice's recording through the algorithm either.
+    let body = json!({"url": "data://alice/audio/speech.wav"});
+    let refused = users
+        .call(
+            BOB,
+            "/v1/algo/blueprints/SpeechToText",
+            "application/json",
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(refused["error"]["error_type"], "InputError", "{refused}");
+}
+
 async fn client_json(response: reqwest::Response) -> Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
@@ -453,7 +738,7 @@ async fn client_json(response: reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn protocol_details_the_clients_read() {
-    let users = start(&[]);
+    let users = start(Backend::Local, &[]).await;
     // `1.0` means `1.0.*`.
     let reply = users
         .call(

@@ -18,9 +18,33 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Sets the clients up, starts a server with two users and a fresh data directory, and
-/// runs `suite` against it; the server is stopped by PID when the guard drops.
-fn run_suite(program: &str, args: &[&str]) {
+/// Where the server keeps the suite's files.
+enum Storage {
+    /// A fresh temporary directory (`--data-dir`).
+    Dir,
+    /// A fresh bucket in the moto server `make test` runs (`--data-s3-bucket`).
+    S3,
+}
+
+/// A new moto bucket's name.
+fn moto_bucket() -> String {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let config = blueprint_testkit::moto_config().await;
+        let name = blueprint_testkit::unique("clients");
+        aws_sdk_s3::Client::new(&config)
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create bucket in moto");
+        name
+    })
+}
+
+/// Sets the clients up, starts a server with two users and fresh storage, and runs
+/// `suite` against it; the server is stopped by PID when the guard drops.
+fn run_suite(program: &str, args: &[&str], storage: Storage) {
     // Once for both tests: two `npm ci` (or venv set-ups) at once in one folder race.
     static SETUP: OnceLock<bool> = OnceLock::new();
     let ready = *SETUP.get_or_init(|| {
@@ -34,18 +58,24 @@ fn run_suite(program: &str, args: &[&str]) {
     let data_dir = data.display().to_string();
     let alice = format!("alice:{ALICE}");
     let bob = format!("bob:{BOB}");
-    let server = Server::start_raw(&[
+    let mut server_args = vec![
         "--api-key",
         &alice,
         "--api-key",
         &bob,
-        "--data-dir",
-        &data_dir,
         "--data-page-size",
         "2",
         "--enable-test-algorithms",
-    ])
-    .expect("server starts");
+    ];
+    let (bucket, env) = match storage {
+        Storage::Dir => (String::new(), Vec::new()),
+        Storage::S3 => (moto_bucket(), blueprint_testkit::moto_env()),
+    };
+    match storage {
+        Storage::Dir => server_args.extend(["--data-dir", &data_dir]),
+        Storage::S3 => server_args.extend(["--data-s3-bucket", &bucket]),
+    }
+    let server = Server::start_with_env(&server_args, &env).expect("server starts");
     let output = Command::new(program)
         .args(args)
         .current_dir(repo())
@@ -67,15 +97,26 @@ fn run_suite(program: &str, args: &[&str]) {
     assert!(output.status.success(), "{program} suite failed:\n{text}");
 }
 
+const NODE_SUITE: [&str; 2] = ["--test", "clients/node/test/"];
+const PYTHON: &str = ".venv-clients/bin/python";
+const PYTHON_SUITE: [&str; 1] = ["clients/python/test_official_client.py"];
+
 #[test]
 fn official_node_client() {
-    run_suite("node", &["--test", "clients/node/test/"]);
+    run_suite("node", &NODE_SUITE, Storage::Dir);
 }
 
 #[test]
 fn official_python_client() {
-    run_suite(
-        ".venv-clients/bin/python",
-        &["clients/python/test_official_client.py"],
-    );
+    run_suite(PYTHON, &PYTHON_SUITE, Storage::Dir);
+}
+
+#[test]
+fn official_node_client_on_s3_storage() {
+    run_suite("node", &NODE_SUITE, Storage::S3);
+}
+
+#[test]
+fn official_python_client_on_s3_storage() {
+    run_suite(PYTHON, &PYTHON_SUITE, Storage::S3);
 }

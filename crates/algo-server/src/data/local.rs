@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::path::DataPath;
-use super::{Acl, DataError, Entry, Listed};
+use super::{Acl, DataError, Entry, Listed, Store};
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -57,8 +57,10 @@ impl LocalStore {
             .join(owner)
             .join(format!("{collection}.json"))
     }
+}
 
-    pub fn stat(&self, path: &DataPath) -> Result<Option<Entry>, DataError> {
+impl Store for LocalStore {
+    fn stat(&self, path: &DataPath) -> Result<Option<Entry>, DataError> {
         let target = self.resolve(path)?;
         match std::fs::symlink_metadata(&target) {
             Ok(meta) if meta.is_dir() => Ok(Some(Entry::Dir)),
@@ -72,7 +74,7 @@ impl LocalStore {
         }
     }
 
-    pub fn read(&self, path: &DataPath) -> Result<Bytes, DataError> {
+    fn read(&self, path: &DataPath) -> Result<Bytes, DataError> {
         match self.stat(path)? {
             Some(Entry::File { .. }) => {}
             Some(Entry::Dir) => {
@@ -88,7 +90,7 @@ impl LocalStore {
             .map_err(|error| io_error(path, error))
     }
 
-    pub fn write(&self, path: &DataPath, body: &[u8]) -> Result<(), DataError> {
+    fn write(&self, path: &DataPath, body: Bytes) -> Result<(), DataError> {
         if let Some(Entry::Dir) = self.stat(path)? {
             return Err(DataError::Conflict(format!(
                 "{path} is a directory: a file cannot replace it"
@@ -108,14 +110,14 @@ impl LocalStore {
             fastrand::u64(..),
             fastrand::u64(..)
         ));
-        std::fs::write(&temp, body).map_err(|error| io_error(path, error))?;
+        std::fs::write(&temp, &body).map_err(|error| io_error(path, error))?;
         std::fs::rename(&temp, &target).map_err(|error| {
             let _ = std::fs::remove_file(&temp);
             io_error(path, error)
         })
     }
 
-    pub fn delete_file(&self, path: &DataPath) -> Result<(), DataError> {
+    fn delete_file(&self, path: &DataPath) -> Result<(), DataError> {
         match self.stat(path)? {
             Some(Entry::File { .. }) => {
                 std::fs::remove_file(self.resolve(path)?).map_err(|error| io_error(path, error))
@@ -127,7 +129,7 @@ impl LocalStore {
         }
     }
 
-    pub fn create_dir(&self, path: &DataPath) -> Result<(), DataError> {
+    fn create_dir(&self, path: &DataPath) -> Result<(), DataError> {
         if self.stat(path)?.is_some() {
             return Err(DataError::Conflict(format!("{path} already exists")));
         }
@@ -135,8 +137,8 @@ impl LocalStore {
         std::fs::create_dir_all(&target).map_err(|error| io_error(path, error))
     }
 
-    /// Entries of a directory, folders and files, sorted by name; links are left out.
-    pub fn list(&self, path: &DataPath) -> Result<Vec<Listed>, DataError> {
+    /// Links are left out.
+    fn list(&self, path: &DataPath) -> Result<Vec<Listed>, DataError> {
         match self.stat(path)? {
             Some(Entry::Dir) => {}
             // A user's root exists as soon as it is asked for.
@@ -175,8 +177,7 @@ impl LocalStore {
         Ok(listed)
     }
 
-    /// Deletes a directory: only an empty one unless `force`. Returns the files deleted.
-    pub fn delete_dir(&self, path: &DataPath, force: bool) -> Result<u64, DataError> {
+    fn delete_dir(&self, path: &DataPath, force: bool) -> Result<u64, DataError> {
         match self.stat(path)? {
             Some(Entry::Dir) => {}
             Some(Entry::File { .. }) => {
@@ -207,7 +208,7 @@ impl LocalStore {
         Ok(files)
     }
 
-    pub fn acl(&self, owner: &str, collection: &str) -> Result<Option<Acl>, DataError> {
+    fn acl(&self, owner: &str, collection: &str) -> Result<Option<Acl>, DataError> {
         match std::fs::read(self.acl_file(owner, collection)) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -217,7 +218,7 @@ impl LocalStore {
         }
     }
 
-    pub fn set_acl(&self, owner: &str, collection: &str, acl: &Acl) -> Result<(), DataError> {
+    fn set_acl(&self, owner: &str, collection: &str, acl: &Acl) -> Result<(), DataError> {
         let file = self.acl_file(owner, collection);
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent)

@@ -5,6 +5,7 @@
 pub mod local;
 pub mod path;
 pub mod routes;
+pub mod s3;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -15,13 +16,29 @@ use serde::{Deserialize, Serialize};
 pub use path::{Caller, DataPath, PathError};
 
 use local::LocalStore;
+use s3::S3Store;
 
 /// The Data API's flags, flattened into [`crate::Config`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct DataArgs {
     /// Directory the Data API stores files in (`data://` URIs); created on first write.
+    /// Not used when --data-s3-bucket is given.
     #[arg(long, env = "ALGO_SERVER_DATA_DIR", default_value = "algo-server-data")]
     pub data_dir: PathBuf,
+
+    /// S3 bucket the Data API stores files in instead of --data-dir, through the AWS SDK
+    /// (credentials, region and endpoint from the usual AWS environment); checked at start.
+    #[arg(long, env = "ALGO_SERVER_DATA_S3_BUCKET")]
+    pub data_s3_bucket: Option<String>,
+
+    /// Key prefix under which the Data API's objects go in --data-s3-bucket (e.g. `data/`).
+    #[arg(
+        long,
+        env = "ALGO_SERVER_DATA_S3_PREFIX",
+        default_value = "",
+        requires = "data_s3_bucket"
+    )]
+    pub data_s3_prefix: String,
 
     /// Most entries one directory listing returns; clients follow its `marker`.
     #[arg(long, env = "ALGO_SERVER_DATA_PAGE_SIZE", default_value_t = 1000,
@@ -113,18 +130,42 @@ pub enum Access {
     Write,
 }
 
+/// A storage backend: plain names in, entries out. Paths reach it sanitised and
+/// authorized; it decides only what exists. Calls block (the Data API runs them off the
+/// async workers).
+pub trait Store: Send + Sync {
+    fn stat(&self, path: &DataPath) -> Result<Option<Entry>, DataError>;
+    fn read(&self, path: &DataPath) -> Result<Bytes, DataError>;
+    /// Writes a file whole, creating its parent directories; readers never see half of it.
+    fn write(&self, path: &DataPath, body: Bytes) -> Result<(), DataError>;
+    fn delete_file(&self, path: &DataPath) -> Result<(), DataError>;
+    fn create_dir(&self, path: &DataPath) -> Result<(), DataError>;
+    /// A directory's entries, sorted by name.
+    fn list(&self, path: &DataPath) -> Result<Vec<Listed>, DataError>;
+    /// Deletes a directory: only an empty one unless `force`. Returns the files deleted.
+    fn delete_dir(&self, path: &DataPath, force: bool) -> Result<u64, DataError>;
+    fn acl(&self, owner: &str, collection: &str) -> Result<Option<Acl>, DataError>;
+    fn set_acl(&self, owner: &str, collection: &str, acl: &Acl) -> Result<(), DataError>;
+}
+
 /// The Data API over one backend.
 pub struct Data {
-    store: LocalStore,
+    store: Box<dyn Store>,
     pub page_size: usize,
 }
 
 impl Data {
-    pub fn new(args: &DataArgs) -> Self {
-        Self {
-            store: LocalStore::new(args.data_dir.clone()),
+    /// The backend `args` choose: an S3 bucket (checked reachable now, so that a wrong
+    /// name or missing permission stops the start, not a later call) or a directory.
+    pub async fn open(args: &DataArgs) -> Result<Self, String> {
+        let store: Box<dyn Store> = match &args.data_s3_bucket {
+            Some(bucket) => Box::new(S3Store::open(bucket, &args.data_s3_prefix).await?),
+            None => Box::new(LocalStore::new(args.data_dir.clone())),
+        };
+        Ok(Self {
+            store,
             page_size: args.data_page_size,
-        }
+        })
     }
 
     /// The owner may do anything in their space; anyone else may only read, and only
@@ -165,7 +206,7 @@ impl Data {
         self.store.read(path)
     }
 
-    pub fn write(&self, caller: &Caller, path: &DataPath, body: &[u8]) -> Result<(), DataError> {
+    pub fn write(&self, caller: &Caller, path: &DataPath, body: Bytes) -> Result<(), DataError> {
         self.authorize(caller, path, Access::Write)?;
         if path.collection.is_none() || path.is_collection() {
             return Err(DataError::BadRequest(format!(

@@ -231,7 +231,7 @@ pub async fn put(
         .map_err(IntoResponse::into_response)?;
     let data = data(&state);
     let shown = path.to_string();
-    blocking(move || data.write(&caller, &path, &body))
+    blocking(move || data.write(&caller, &path, body))
         .await
         .map_err(IntoResponse::into_response)?;
     Ok(protocol::json_response(

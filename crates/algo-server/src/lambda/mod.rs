@@ -100,7 +100,7 @@ pub fn config_from_env() -> Result<(Config, Auth), String> {
 pub async fn run(config: Config, auth: Auth) -> Result<(), lambda_http::Error> {
     let queue = Arc::new(SelfInvoke::from_env()?);
     let registry = algorithms::registry(&config);
-    let App { router, .. } = App::new(registry, &config, VoidCalls::Queued(queue))?;
+    let App { router, .. } = App::new(registry, &config, VoidCalls::Queued(queue)).await?;
     tracing::info!(?auth, "serving Function URL events");
     let service = tower::service_fn(move |request: lambda_http::Request| {
         handle(router.clone(), auth, request)

@@ -35,9 +35,15 @@ impl Server {
     /// Starts the binary with exactly `args` (plus `--listen 127.0.0.1:0`); `Err` holds
     /// what it printed if it exited instead.
     pub fn start_raw(args: &[&str]) -> Result<Server, String> {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Server::start_raw`] with `env` added to the process's environment.
+    pub fn start_with_env(args: &[&str], env: &[(&str, String)]) -> Result<Server, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_algo-server"))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .env_remove("ALGO_SERVER_API_KEYS")
             .env(
                 "RUST_LOG",
