@@ -21,21 +21,22 @@ help:
 	@echo "make package-test  boot each arm64 package under qemu-aarch64 with moto + algo-server; checks real outputs"
 
 # apt packages the build needs (whisper.cpp: cmake, clang); quick when present.
+# Each step prints its time (scripts/timed.sh): a first run shows where its minutes go.
 deps:
-	@scripts/apt-deps.sh
+	@scripts/timed.sh "set-up: apt packages" scripts/apt-deps.sh
 
 venv:
-	@scripts/venv.sh
+	@scripts/timed.sh "set-up: .venv (moto, cargo-lambda, zig)" scripts/venv.sh
 
 # SAM CLI in its own venv (it pins boto3), for `sam validate --lint` in the tests.
 sam-venv:
-	@scripts/sam-venv.sh
+	@scripts/timed.sh "set-up: .venv-sam (SAM CLI)" scripts/sam-venv.sh
 
 models: deps
-	@scripts/models.sh
+	@scripts/timed.sh "set-up: models" scripts/models.sh
 
 fixtures:
-	@scripts/fixtures.sh
+	@scripts/timed.sh "set-up: fixtures" scripts/fixtures.sh
 
 build: deps
 	$(CARGO) build --workspace
@@ -44,11 +45,11 @@ build: deps
 # workspace's features are resolved once, then runs them with a moto server.
 test: deps venv sam-venv models fixtures
 	@scripts/check-lock.sh
-	$(CARGO) test --workspace --no-run
-	@scripts/with-moto.sh $(CARGO) test --workspace
+	@scripts/timed.sh "build: every test" $(CARGO) test --workspace --no-run
+	@scripts/timed.sh "run: every test" scripts/with-moto.sh $(CARGO) test --workspace
 
 demo: deps venv models fixtures
-	@scripts/demo.sh
+	@scripts/timed.sh "demo (build + run)" scripts/demo.sh
 
 # arm64 bootstrap.zip of every Lambda function, built as `sam build` builds them
 # (cargo lambda build --release --arm64), in a target dir of their own so a long release

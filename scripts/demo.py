@@ -127,7 +127,9 @@ def main():
     # Features resolved as `cargo lambda watch` resolves them (its `cargo run --bin F` at
     # the workspace root covers every member), so the first invocation does not compile.
     say("building algo-server, local-trigger and the Lambda functions " + ", ".join(FUNCTIONS))
+    began = time.time()
     run(["cargo", "build", "--workspace", "--bins"])
+    say(f"built in {time.time() - began:.1f} s")
 
     moto_port, algo_port, runtime_port = free_port(), free_port(), free_port()
     moto = start("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)])
