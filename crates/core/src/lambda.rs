@@ -18,6 +18,53 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// The steps of a cold start, timed from the first line of `main`: [`ColdStart::ready`]
+/// logs them as one line (`cold start ready in 9.8 ms: tracing 0.2 ms, settings 0.0 ms,
+/// aws config 1.1 ms, clients 8.5 ms`), so a slow start shows which step to look at.
+pub struct ColdStart {
+    began: Instant,
+    mark: Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl ColdStart {
+    pub fn begin() -> Self {
+        let now = Instant::now();
+        Self {
+            began: now,
+            mark: now,
+            steps: Vec::with_capacity(4),
+        }
+    }
+
+    /// Ends the step `name`, begun when the last one ended.
+    pub fn step(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.steps.push((name, now - self.mark));
+        self.mark = now;
+    }
+
+    /// `ready in T ms: step t ms, ...`.
+    pub fn summary(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|(name, took)| format!("{name} {:.1} ms", ms(*took)))
+            .collect();
+        format!(
+            "ready in {:.1} ms: {}",
+            ms(self.mark - self.began),
+            steps.join(", ")
+        )
+    }
+
+    /// Logs the summary; the function then asks the Runtime API for its first event.
+    pub fn ready(self) {
+        tracing::info!("cold start {}", self.summary());
+    }
+}
+
 /// Why a blueprint could not start, as `main` returns it. Rust prints a `main` error
 /// with `Debug`; this one's `Debug` is the error's message (its `Display`: the text that
 /// names the setting and the fix), so the log says `Error: KMS denied decrypting
@@ -109,6 +156,26 @@ mod tests {
             "{printed}"
         );
         assert!(!printed.contains("AccessDenied {"), "{printed}");
+    }
+
+    #[test]
+    fn a_cold_start_names_each_step_and_the_total() {
+        let mut cold = ColdStart::begin();
+        cold.step("settings");
+        std::thread::sleep(Duration::from_millis(5));
+        cold.step("clients");
+        let summary = cold.summary();
+        let (total, steps) = summary
+            .strip_prefix("ready in ")
+            .and_then(|rest| rest.split_once(" ms: "))
+            .expect("ready in T ms: ...");
+        assert!(total.parse::<f64>().expect("total") >= 5.0, "{summary}");
+        let names: Vec<&str> = steps
+            .split(", ")
+            .filter_map(|step| step.rsplit_once(' ')?.0.rsplit_once(' '))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(names, ["settings", "clients"], "{summary}");
     }
 
     #[test]

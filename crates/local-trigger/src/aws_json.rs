@@ -1,7 +1,7 @@
 //! The few SQS, DynamoDB Streams and Kinesis calls local delivery needs, over their
 //! JSON protocols (moto serves all three; no SDK crate is needed for a dev tool).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
@@ -148,24 +148,33 @@ fn kinesis_lambda_record(record: &Value, shard_id: &str) -> Value {
 
 /// Where reading one shard has got to.
 ///
-/// moto can give two records of a shard the same sequence number when writes race,
-/// and its iterator then returns the second one again and again. A cursor drops the
-/// records it has returned already, so readers neither loop nor deliver a record
-/// twice. DynamoDB's sequence numbers only increase, so there this drops nothing.
+/// moto numbers a stream record from the shard's length before appending it, so racing
+/// writes can give two records one sequence number, or append them out of order (14,
+/// 15, then 14); its iterator then returns some records again. A cursor drops the
+/// records it has returned already, by event id, so readers neither loop nor deliver a
+/// record twice, and a record that arrives behind a higher sequence number is still
+/// delivered. DynamoDB's and Kinesis's ids are unique, so there this drops nothing.
 #[derive(Debug, Clone)]
 pub struct ShardCursor {
     iterator: String,
     shard_id: String,
-    /// The highest sequence number returned, and the event ids returned with it.
-    last: Option<(u128, HashSet<String>)>,
+    /// Event ids returned, with their sequence numbers (pruned to a recent window).
+    returned: HashMap<String, u128>,
+    /// The highest sequence number returned.
+    highest: u128,
 }
+
+/// How far behind the highest sequence number a repeat is still recognised; moto's
+/// races put records a few places out of order, not thousands.
+const REPEAT_WINDOW: u128 = 4096;
 
 impl ShardCursor {
     fn new(iterator: String, shard_id: String) -> Self {
         Self {
             iterator,
             shard_id,
-            last: None,
+            returned: HashMap::new(),
+            highest: 0,
         }
     }
 
@@ -173,22 +182,20 @@ impl ShardCursor {
     fn fresh(&mut self, page: Vec<Value>) -> Vec<Value> {
         let mut fresh = Vec::with_capacity(page.len());
         for record in page {
-            let sequence = sequence_number(&record).and_then(|s| s.parse::<u128>().ok());
-            let id = record["eventID"].as_str().unwrap_or_default().to_owned();
-            if let Some(sequence) = sequence {
-                match &mut self.last {
-                    Some((last, ids))
-                        if sequence < *last || (sequence == *last && ids.contains(&id)) =>
-                    {
-                        continue;
-                    }
-                    Some((last, ids)) if sequence == *last => {
-                        ids.insert(id);
-                    }
-                    _ => self.last = Some((sequence, HashSet::from([id]))),
-                }
+            let sequence = sequence_number(&record)
+                .and_then(|s| s.parse::<u128>().ok())
+                .unwrap_or(self.highest);
+            if let Some(id) = record["eventID"].as_str().filter(|id| !id.is_empty())
+                && self.returned.insert(id.to_owned(), sequence).is_some()
+            {
+                continue;
             }
+            self.highest = self.highest.max(sequence);
             fresh.push(record);
+        }
+        if self.returned.len() > 2 * REPEAT_WINDOW as usize {
+            let floor = self.highest.saturating_sub(REPEAT_WINDOW);
+            self.returned.retain(|_, sequence| *sequence >= floor);
         }
         fresh
     }
@@ -336,6 +343,11 @@ mod tests {
         assert!(cursor.fresh(vec![record("c", "14")]).is_empty());
         let later = cursor.fresh(vec![record("c", "14"), record("d", "15")]);
         assert_eq!(ids(&later), ["d"]);
+        // Appended out of order by racing writes: 17, then 16, is still delivered once.
+        assert_eq!(ids(&cursor.fresh(vec![record("f", "17")])), ["f"]);
+        let behind = cursor.fresh(vec![record("f", "17"), record("g", "16")]);
+        assert_eq!(ids(&behind), ["g"]);
+        assert!(cursor.fresh(vec![record("g", "16")]).is_empty());
         // Sequence numbers wider than u64, as DynamoDB's are.
         let wide = cursor.fresh(vec![record("e", "49600000000000000000000001")]);
         assert_eq!(ids(&wide), ["e"]);
