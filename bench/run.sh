@@ -110,6 +110,10 @@ if [ "${BENCH_INPROCESS:-1}" = 1 ]; then
          rm -f "$out/cargo-bench-thumbnail.txt"; }
 fi
 
+step "2/5 face detection quality: each detector on the labelled photos (tests/face_recall.rs)"
+scripts/with-moto.sh cargo test --quiet -p algo-server --test face_recall -- --nocapture >"$out/face-recall.txt" 2>&1 \
+  || echo "warning: tests/face_recall.rs failed (see $out/face-recall.txt)" >&2
+
 for i in $(seq "${SPEECH_RUNS:-3}"); do
   step "3/5 speech-to-text vs faster-whisper: bench/speech.sh, run $i/${SPEECH_RUNS:-3}"
   bench/speech.sh >"$out/speech-$i.txt" 2>"$out/speech-$i.log" \

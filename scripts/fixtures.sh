@@ -3,6 +3,8 @@
 #   fixtures/generated/ (gitignored): speech and silence clips (espeak-ng + ffmpeg), broken files,
 #     a >= 60 s speech clip, a 12-megapixel JPEG for benchmarks
 #   fixtures/images/ (committed): rebuilt only when missing or when make_images.py changed
+#   fixtures/images/faces/ (committed): labelled face photos (make_labelled.py samples), and
+#     fixtures/generated/faces/ (gitignored): crowd mosaics of them with their boxes
 set -Eeuo pipefail
 SCRIPT=fixtures
 # shellcheck source=scripts/lib.sh
@@ -11,6 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 GEN="$ROOT/fixtures/generated"
 IMG="$ROOT/fixtures/images"
 MAKE_IMAGES="$ROOT/scripts/models/make_images.py"
+MAKE_LABELLED="$ROOT/scripts/models/make_labelled.py"
 SKIMAGE_WHL=scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl
 SKIMAGE_SHA256=74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af
 FACEAPI=@vladmandic/face-api@1.7.15
@@ -119,6 +122,39 @@ media() {
   (cd "$GEN" && ls -l "${MEDIA[@]}" | awk '{printf "    %-14s %10s bytes\n", $9, $5}')
 }
 
+fetch_faceapi() {
+  step "download $FACEAPI (npm) into .cache/models-dl"
+  mkdir -p "$DL"
+  if ! [[ -f "$DL/$FACEAPI_TGZ" && "$(sha "$DL/$FACEAPI_TGZ")" == "$FACEAPI_SHA256" ]]; then
+    command -v npm >/dev/null || die "npm not found (needed once, to fetch $FACEAPI)"
+    rm -f "$DL/$FACEAPI_TGZ"
+    (cd "$DL" && npm pack --silent "$FACEAPI" >/dev/null) || die "npm pack $FACEAPI failed"
+    [[ "$(sha "$DL/$FACEAPI_TGZ")" == "$FACEAPI_SHA256" ]] || die "$FACEAPI_TGZ has an unexpected sha256"
+  fi
+}
+
+# Labelled face photos (committed; rebuilt only when missing) and the crowd mosaics made
+# of them (generated; rebuilt when make_labelled.py or the labels change).
+labelled() {
+  local faces="$IMG/faces" out="$GEN/faces" stamp wanted
+  if ! all_there "$faces" sample{1..6}.jpg labels.json; then
+    ensure_venv
+    fetch_faceapi
+    step "labelled face photos into fixtures/images/faces"
+    "$PY" "$MAKE_LABELLED" samples "$DL/$FACEAPI_TGZ" "$faces"
+  fi
+  stamp="$out/.stamp"
+  wanted="$(sha "$MAKE_LABELLED" "$faces/labels.json")"
+  if all_there "$out" mosaic-4x3.jpg mosaic-6x4.jpg labels.json && [[ "$(cat "$stamp" 2>/dev/null)" == "$wanted" ]]; then
+    say "fixtures/generated/faces up to date"
+    return
+  fi
+  ensure_venv
+  step "crowd mosaics of the labelled photos into fixtures/generated/faces"
+  "$PY" "$MAKE_LABELLED" mosaics "$faces" "$out"
+  echo "$wanted" >"$stamp"
+}
+
 # Committed pictures: rebuilt only when one is missing or make_images.py changed.
 images() {
   local stamp="$IMG/.make_images.sha256" wanted tmp
@@ -130,13 +166,7 @@ images() {
   ensure_venv
   fetch_pypi "$SKIMAGE_WHL" "$SKIMAGE_SHA256" --only-binary :all: --platform manylinux_2_28_x86_64 \
     --python-version 3.11 --implementation cp --abi cp311 scikit-image==0.26.0
-  step "download $FACEAPI (npm) into .cache/models-dl"
-  if ! [[ -f "$DL/$FACEAPI_TGZ" && "$(sha "$DL/$FACEAPI_TGZ")" == "$FACEAPI_SHA256" ]]; then
-    command -v npm >/dev/null || die "npm not found (needed once, to fetch $FACEAPI)"
-    rm -f "$DL/$FACEAPI_TGZ"
-    (cd "$DL" && npm pack --silent "$FACEAPI" >/dev/null) || die "npm pack $FACEAPI failed"
-    [[ "$(sha "$DL/$FACEAPI_TGZ")" == "$FACEAPI_SHA256" ]] || die "$FACEAPI_TGZ has an unexpected sha256"
-  fi
+  fetch_faceapi
   step "build fixtures/images with make_images.py"
   tmp="$(mktemp -d)"
   "$PY" - "$DL/$SKIMAGE_WHL" "$DL/$FACEAPI_TGZ" "$tmp" <<'EOF'
@@ -154,4 +184,5 @@ EOF
 started=$SECONDS
 images
 media
+labelled
 step "done in $((SECONDS - started)) s"

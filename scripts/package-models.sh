@@ -3,6 +3,7 @@
 #   $PACKAGE_TARGET_DIR/lambda/algo-server-models/layer.zip
 #     models/ggml-tiny.en-q8_0.bin           Whisper tiny.en, Q8_0 (from `make models`)
 #     models/predict/<name>/<version>/...     the ONNX tabular models (from `make models`)
+#     models/faces/retinaface-mnet025.onnx    the face detector (from `make models`)
 #     models/onnxruntime/libonnxruntime.so    ONNX Runtime for aarch64, out of PyPI's
 #                                             onnxruntime wheel for manylinux_2_28_aarch64,
 #                                             the version of models/onnxruntime/VERSION
@@ -44,6 +45,7 @@ trap on_err ERR
 step "models from \`make models\`"
 [[ -s models/$WHISPER_FILE ]] || die "models/$WHISPER_FILE missing: run \`make models\`"
 ls models/predict/*/*/model.onnx >/dev/null 2>&1 || die "no models/predict/<name>/<version>/model.onnx: run \`make models\`"
+[[ -s models/faces/retinaface-mnet025.onnx ]] || die "models/faces/retinaface-mnet025.onnx missing: run \`make models\`"
 version=$(cat models/onnxruntime/VERSION 2>/dev/null) || die "models/onnxruntime/VERSION missing: run \`make models\`"
 [[ "$version" == "$ORT_VERSION" ]] \
   || die "models/onnxruntime/VERSION is $version but this script pins the aarch64 wheel of $ORT_VERSION: set ORT_VERSION, ORT_WHEEL and ORT_WHEEL_SHA256 here to $version's (sha256 from https://pypi.org/project/onnxruntime/$version/#files)"
@@ -85,6 +87,8 @@ if data[:4] != b"\x7fELF" or int.from_bytes(data[18:20], "little") != 183:
     sys.exit(f"{wheel}:{lib_member} is not an AArch64 ELF")
 # (name in the zip, bytes or a path, mode)
 entries = [(f"models/{whisper}", os.path.join(models, whisper), 0o644),
+           ("models/faces/retinaface-mnet025.onnx",
+            os.path.join(models, "faces", "retinaface-mnet025.onnx"), 0o644),
            ("models/onnxruntime/VERSION", (version + "\n").encode(), 0o644),
            ("models/onnxruntime/libonnxruntime.so", data, 0o755)]
 predict = os.path.join(models, "predict")

@@ -4,7 +4,7 @@
 //! crop, resize, encode), `faces::find`, and image references (`reference::parse`).
 #![no_main]
 
-use algo_vision::{Encoding, Limits, ThumbnailSpec};
+use algo_vision::{Detector, Encoding, Limits, ThumbnailSpec};
 use libfuzzer_sys::fuzz_target;
 
 /// 512 x 512.
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
         height: 1 + ((n / 97) % 61) as u32,
         encoding: [Encoding::Jpeg, Encoding::Png, Encoding::Webp][n % 3],
     };
-    match algo_vision::thumbnail(data, spec, LIMITS, &|| false) {
+    match algo_vision::thumbnail(data, spec, LIMITS, &Detector::Seeta, &|| false) {
         Ok(thumbnail) => {
             let back =
                 algo_vision::decode(&thumbnail, "thumbnail", Limits::default(), |w, h| (w, h))
@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     if n.is_multiple_of(2)
-        && let Ok(found) = algo_vision::faces::find(data, LIMITS, &|| false)
+        && let Ok(found) = algo_vision::faces::find(data, LIMITS, &Detector::Seeta, &|| false)
     {
         for face in &found.faces {
             assert!(face.x >= 0.0 && face.y >= 0.0 && face.width >= 0.0 && face.height >= 0.0);

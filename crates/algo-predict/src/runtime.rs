@@ -1,6 +1,7 @@
 //! Finding and loading the ONNX Runtime shared library (`ort` with `load-dynamic`).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use ort::environment::Environment;
 
@@ -29,14 +30,26 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Loads the library at `library`. The process keeps the first library it loads: a
-    /// later call with another path reuses it.
+    /// Loads the library at `library`. The process keeps the first library it loads
+    /// (ONNX Runtime allows one environment per process): a later call naming an
+    /// existing file shares it, so Predict and the face detector run on one runtime.
     pub fn load(library: &Path) -> Result<Runtime, SetupError> {
+        static LOADED: Mutex<Option<Runtime>> = Mutex::new(None);
         if !library.is_file() {
             return Err(SetupError::RuntimeMissing {
                 path: library.to_path_buf(),
             });
         }
+        let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(runtime) = loaded.as_ref() {
+            return Ok(runtime.clone());
+        }
+        let runtime = Self::load_first(library)?;
+        *loaded = Some(runtime.clone());
+        Ok(runtime)
+    }
+
+    fn load_first(library: &Path) -> Result<Runtime, SetupError> {
         let unusable = |reason: String| SetupError::RuntimeUnusable {
             path: library.to_path_buf(),
             reason,

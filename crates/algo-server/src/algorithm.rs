@@ -141,6 +141,8 @@ pub struct Services {
     pub limits: Limits,
     /// The Data API, for `data://` inputs and outputs (none: such URIs are refused).
     pub data: Option<Arc<Data>>,
+    /// FaceDetection's and SmartThumbnail's face detector (`--face-detector`).
+    pub faces: algo_vision::Detector,
     runtime: tokio::runtime::Handle,
 }
 
@@ -151,8 +153,13 @@ impl Services {
             fetcher,
             limits,
             data: None,
+            faces: algo_vision::Detector::Seeta,
             runtime,
         }
+    }
+
+    pub fn with_faces(self, faces: algo_vision::Detector) -> Self {
+        Self { faces, ..self }
     }
 
     pub fn with_data(self, data: Arc<Data>) -> Self {
@@ -273,6 +280,11 @@ impl Context {
     /// Server-wide limits on input images (`--max-image-pixels`).
     pub fn limits(&self) -> Limits {
         self.services.limits
+    }
+
+    /// The face detector the server chose at start (`--face-detector`).
+    pub fn face_detector(&self) -> &algo_vision::Detector {
+        &self.services.faces
     }
 
     /// A query parameter of the call that is not one of the protocol's own.

@@ -141,6 +141,12 @@ pub struct Config {
     #[arg(long, env = "ALGO_SERVER_MODELS_DIR", default_value = "models")]
     pub models_dir: std::path::PathBuf,
 
+    /// Face detector of FaceDetection and SmartThumbnail: `auto` (RetinaFace when
+    /// `make models` installed models/faces/retinaface-mnet025.onnx and ONNX Runtime
+    /// loads, else SeetaFace), `retinaface` (refuse to start without it) or `seeta`.
+    #[arg(long, env = "ALGO_SERVER_FACE_DETECTOR", value_enum, default_value_t = FaceDetectorChoice::Auto)]
+    pub face_detector: FaceDetectorChoice,
+
     /// Most instances one `blueprints/Predict` call may hold.
     #[arg(long, env = "ALGO_SERVER_PREDICT_MAX_BATCH", default_value_t = 10_000,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -149,6 +155,14 @@ pub struct Config {
     /// Also host test algorithms (`blueprints/Sleep/1.0.0`). Not for production.
     #[arg(long, hide = true)]
     pub enable_test_algorithms: bool,
+}
+
+/// `--face-detector`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaceDetectorChoice {
+    Auto,
+    Retinaface,
+    Seeta,
 }
 
 /// A setting that makes no sense, named in the message.

@@ -48,6 +48,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("{0}")]
     Data(String),
+    #[error("{0}")]
+    Faces(String),
 }
 
 /// What every handler shares.
@@ -150,7 +152,8 @@ impl App {
             config.images.limits(),
             tokio::runtime::Handle::current(),
         )
-        .with_data(Arc::clone(&data));
+        .with_data(Arc::clone(&data))
+        .with_faces(algorithms::face::detector(config).map_err(ServerError::Faces)?);
         let pool = Pool::new(config.worker_count(), config.queue);
         let state = Arc::new(AppState {
             registry,

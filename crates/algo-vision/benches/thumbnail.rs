@@ -1,13 +1,17 @@
 //! `cargo bench -p algo-vision --bench thumbnail`: latency of a smart thumbnail of a
 //! 12 MP JPEG and of face detection on a 1 MP JPEG, in-process on one thread like one
-//! algo-server pool worker (no HTTP, no input parsing).
+//! algo-server pool worker (no HTTP, no input parsing), with each face detector: RetinaFace
+//! (when `make models` installed it) and SeetaFace.
 //!
 //! Needs `fixtures/generated/12mp.jpg` (`scripts/fixtures.sh`), or set BENCH_IMAGE.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use algo_vision::{Encoding, Limits, ThumbnailSpec};
+use std::sync::Arc;
+
+use algo_vision::retina::RetinaFace;
+use algo_vision::{Detector, Encoding, Limits, ThumbnailSpec};
 
 const RUNS: usize = 15;
 
@@ -35,26 +39,54 @@ fn main() {
         height: 300,
         encoding: Encoding::Jpeg,
     };
-    // bench/bench.py reads the line after "SmartThumbnail".
-    report(
-        &format!(
-            "SmartThumbnail 300x300 jpeg of {} ({w}x{h}, {:.1} MP, {} KB)",
-            path.display(),
-            f64::from(w * h) / 1e6,
-            big.len() / 1024
-        ),
-        || {
-            algo_vision::thumbnail(&big, spec, limits, &|| false).expect("thumbnail");
-        },
-    );
-
     let one_mp = one_megapixel(&big);
-    report(
-        &format!("FaceDetection of a 1 MP JPEG ({} KB)", one_mp.len() / 1024),
-        || {
-            algo_vision::faces::find(&one_mp, limits, &|| false).expect("faces");
-        },
-    );
+    for detector in detectors() {
+        // bench/bench.py reads the line after "SmartThumbnail ... with <detector>".
+        report(
+            &format!(
+                "SmartThumbnail 300x300 jpeg of {} ({w}x{h}, {:.1} MP, {} KB) with {}",
+                path.display(),
+                f64::from(w * h) / 1e6,
+                big.len() / 1024,
+                detector.name()
+            ),
+            || {
+                algo_vision::thumbnail(&big, spec, limits, &detector, &|| false)
+                    .expect("thumbnail");
+            },
+        );
+        report(
+            &format!(
+                "FaceDetection of a 1 MP JPEG ({} KB) with {}",
+                one_mp.len() / 1024,
+                detector.name()
+            ),
+            || {
+                algo_vision::faces::find(&one_mp, limits, &detector, &|| false).expect("faces");
+            },
+        );
+    }
+}
+
+/// RetinaFace when `make models` installed it and ONNX Runtime, then SeetaFace.
+fn detectors() -> Vec<Detector> {
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let retina =
+        algo_predict::runtime::Runtime::load(&algo_predict::runtime::library_path(&models))
+            .map_err(|error| error.to_string())
+            .and_then(|runtime| {
+                RetinaFace::open(
+                    runtime.environment(),
+                    &models.join("faces/retinaface-mnet025.onnx"),
+                )
+            });
+    match retina {
+        Ok(retina) => vec![Detector::Retina(Arc::new(retina)), Detector::Seeta],
+        Err(error) => {
+            eprintln!("RetinaFace not measured ({error}): run `make models`");
+            vec![Detector::Seeta]
+        }
+    }
 }
 
 /// The big image resized to about 1 MP and encoded as JPEG.

@@ -2,12 +2,10 @@
 //! encoded, never upscaled.
 
 use crate::encode::{self, Encoding};
+use crate::faces::Detector;
 use crate::resize::{self, Region};
 use crate::{Error, Limits, crop, decode, faces};
 
-/// Longer side of the grey copy faces are searched in. Small enough that a 12 MP JPEG
-/// decodes at 1/8 scale; faces under ~4% of the longer side are not looked for.
-pub const DETECT_SIDE: u32 = 500;
 /// Longer side of the grey copy the content-aware fallback measures edges in.
 const CONTENT_SIDE: u32 = 256;
 /// Largest thumbnail side accepted.
@@ -20,12 +18,13 @@ pub struct ThumbnailSpec {
     pub encoding: Encoding,
 }
 
-/// Makes the thumbnail of `bytes` (an encoded image). `cancelled` is asked between the
-/// decode, the face search and the resize.
+/// Makes the thumbnail of `bytes` (an encoded image) around the faces `detector` finds.
+/// `cancelled` is asked between the decode, the face search and the resize.
 pub fn thumbnail(
     bytes: &[u8],
     spec: ThumbnailSpec,
     limits: Limits,
+    detector: &Detector,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<u8>, Error> {
     let ThumbnailSpec { width, height, .. } = spec;
@@ -33,10 +32,11 @@ pub fn thumbnail(
     if !sides.contains(&width) || !sides.contains(&height) {
         return Err(Error::BadSize { width, height });
     }
+    let detect_side = detector.thumbnail_side();
     let decoded = decode::decode(bytes, "input image", limits, |full_w, full_h| {
         let window = crop::window(full_w, full_h, width, height);
         let (out_w, out_h) = crop::output_size(window, width, height);
-        let for_detection = (f64::from(DETECT_SIDE) / f64::from(full_w.max(full_h))).min(1.0);
+        let for_detection = (f64::from(detect_side) / f64::from(full_w.max(full_h))).min(1.0);
         let scale = (f64::from(out_w) / window.0)
             .max(f64::from(out_h) / window.1)
             .max(for_detection);
@@ -52,7 +52,8 @@ pub fn thumbnail(
     check()?;
     let (full_w, full_h) = (decoded.full_width, decoded.full_height);
     let to_full = 1.0 / decoded.scale();
-    let found: Vec<faces::Face> = faces::detect(&decoded.image, DETECT_SIDE)?
+    let found: Vec<faces::Face> = detector
+        .detect(&decoded.image, detect_side)?
         .into_iter()
         .map(|face| face.scaled(to_full))
         .collect();
@@ -92,7 +93,14 @@ mod tests {
     #[test]
     fn sizes_outside_the_bounds_are_refused_before_decoding() {
         for (w, h) in [(0, 10), (10, 0), (MAX_SIDE + 1, 10)] {
-            let error = thumbnail(b"", spec(w, h), Limits::default(), &|| false).unwrap_err();
+            let error = thumbnail(
+                b"",
+                spec(w, h),
+                Limits::default(),
+                &Detector::Seeta,
+                &|| false,
+            )
+            .unwrap_err();
             assert_eq!(
                 error,
                 Error::BadSize {
@@ -108,10 +116,23 @@ mod tests {
     fn a_flat_image_gives_a_centred_thumbnail_of_the_asked_size() {
         let image = image::DynamicImage::new_rgb8(64, 32);
         let png = encode::encode(&image, Encoding::Png).expect("encode");
-        let out = thumbnail(&png, spec(16, 16), Limits::default(), &|| false).expect("thumbnail");
+        let out = thumbnail(
+            &png,
+            spec(16, 16),
+            Limits::default(),
+            &Detector::Seeta,
+            &|| false,
+        )
+        .expect("thumbnail");
         let thumb = image::load_from_memory(&out).expect("decodes");
         assert_eq!((thumb.width(), thumb.height()), (16, 16));
-        let cancelled = thumbnail(&png, spec(16, 16), Limits::default(), &|| true);
+        let cancelled = thumbnail(
+            &png,
+            spec(16, 16),
+            Limits::default(),
+            &Detector::Seeta,
+            &|| true,
+        );
         assert_eq!(cancelled, Err(Error::Cancelled));
     }
 }

@@ -1,11 +1,46 @@
 //! `blueprints/FaceDetection/1.0.0`: the frontal faces in an image, in the original
 //! (upright) image's pixels. The detection lives in `algo_vision::faces`.
 
+use std::sync::Arc;
+
+use algo_vision::Detector;
+use algo_vision::retina::RetinaFace;
 use algorithmia_v1::Version;
 use algorithmia_v1::contracts::face_detection::{FaceBox, Reply};
 
 use super::images;
 use crate::algorithm::{AlgoError, Algorithm, Context, Description, Input, Output};
+use crate::config::{Config, FaceDetectorChoice};
+
+/// Where `make models` puts the RetinaFace graph, under `--models-dir`.
+pub const RETINA_IN_MODELS_DIR: &str = "faces/retinaface-mnet025.onnx";
+
+/// The detector `--face-detector` asks for. `auto` falls back to SeetaFace, saying why;
+/// `retinaface` without its model or ONNX Runtime stops the start with the fix.
+pub fn detector(config: &Config) -> Result<Detector, String> {
+    if config.face_detector == FaceDetectorChoice::Seeta {
+        tracing::info!("face detector: SeetaFace (--face-detector seeta)");
+        return Ok(Detector::Seeta);
+    }
+    let graph = config.models_dir.join(RETINA_IN_MODELS_DIR);
+    let library = algo_predict::runtime::library_path(&config.models_dir);
+    let loaded = algo_predict::runtime::Runtime::load(&library)
+        .map_err(|error| error.to_string())
+        .and_then(|runtime| RetinaFace::open(runtime.environment(), &graph));
+    match (loaded, config.face_detector) {
+        (Ok(retina), _) => {
+            tracing::info!(graph = %graph.display(), "face detector: RetinaFace");
+            Ok(Detector::Retina(Arc::new(retina)))
+        }
+        (Err(error), FaceDetectorChoice::Retinaface) => Err(format!(
+            "--face-detector retinaface cannot start: {error}; run `make models` (or give --models-dir)"
+        )),
+        (Err(error), _) => {
+            tracing::warn!(%error, "face detector: SeetaFace, since RetinaFace does not load (`make models` installs it); small, turned and dark faces are missed");
+            Ok(Detector::Seeta)
+        }
+    }
+}
 
 pub struct FaceDetection;
 
@@ -32,8 +67,10 @@ impl Algorithm for FaceDetection {
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
         let bytes = images::image_input(input, ctx)?;
         ctx.check_cancelled()?;
-        let found = algo_vision::faces::find(&bytes, ctx.limits(), &|| ctx.is_cancelled())
-            .map_err(|error| images::vision_error(error, ctx))?;
+        let found = algo_vision::faces::find(&bytes, ctx.limits(), ctx.face_detector(), &|| {
+            ctx.is_cancelled()
+        })
+        .map_err(|error| images::vision_error(error, ctx))?;
         ctx.print(format!(
             "{} face(s) in a {}x{} image",
             found.faces.len(),

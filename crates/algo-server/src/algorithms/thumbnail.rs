@@ -24,8 +24,10 @@ fn thumbnail(
     ctx: &Context,
 ) -> Result<Output, AlgoError> {
     let encoding = spec.encoding;
-    let thumbnail = algo_vision::thumbnail(bytes, spec, ctx.limits(), &|| ctx.is_cancelled())
-        .map_err(|error| images::vision_error(error, ctx))?;
+    let thumbnail = algo_vision::thumbnail(bytes, spec, ctx.limits(), ctx.face_detector(), &|| {
+        ctx.is_cancelled()
+    })
+    .map_err(|error| images::vision_error(error, ctx))?;
     ctx.print(format!(
         "thumbnail {}x{} ({} bytes)",
         spec.width,
