@@ -7,6 +7,7 @@
 //! `loc` (box offsets) and `conf` (softmaxed [background, face]). Anchors are laid out
 //! level by level (strides 8, 16, 32), row by row, two sizes per cell.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -64,6 +65,10 @@ impl RetinaFace {
         let scale = (f64::from(max_side) / f64::from(long_side)).min(1.0);
         let width = ((f64::from(image.width()) * scale).round() as u32).max(1);
         let height = ((f64::from(image.height()) * scale).round() as u32).max(1);
+        let rgb: Cow<'_, DynamicImage> = match image {
+            DynamicImage::ImageRgb8(_) => Cow::Borrowed(image),
+            other => Cow::Owned(DynamicImage::ImageRgb8(other.to_rgb8())),
+        };
         let copy = if scale < 1.0 {
             let whole = Region {
                 x: 0.0,
@@ -71,15 +76,12 @@ impl RetinaFace {
                 width: f64::from(image.width()),
                 height: f64::from(image.height()),
             };
-            resize::resize(
-                &DynamicImage::ImageRgb8(image.to_rgb8()),
-                whole,
-                width,
-                height,
-            )?
-            .to_rgb8()
+            Cow::Owned(resize::resize_for_analysis(&rgb, whole, width, height)?)
         } else {
-            image.to_rgb8()
+            rgb
+        };
+        let Some(copy) = copy.as_rgb8() else {
+            return Err(Error::Resize("the detector's copy is not RGB".into()));
         };
         let plane = (width * height) as usize;
         let mut input = vec![0.0f32; 3 * plane];
