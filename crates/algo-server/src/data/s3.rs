@@ -89,26 +89,31 @@ impl S3Store {
         format!("{}acl/{owner}/{collection}.json", self.prefix)
     }
 
+    /// The file at `path` (one HeadObject), if there is one.
+    async fn file_async(&self, path: &DataPath) -> Result<Option<Entry>, DataError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(Entry::File {
+                size: head.content_length().unwrap_or(0).max(0) as u64,
+                modified: system_time(head.last_modified()),
+            })),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(error) => Err(storage_error(path, &error)),
+        }
+    }
+
     async fn stat_async(&self, path: &DataPath) -> Result<Option<Entry>, DataError> {
         let key = self.key(path);
-        if !path.is_root() {
-            match self
-                .client
-                .head_object()
-                .bucket(&self.bucket)
-                .key(&key)
-                .send()
-                .await
-            {
-                Ok(head) => {
-                    return Ok(Some(Entry::File {
-                        size: head.content_length().unwrap_or(0).max(0) as u64,
-                        modified: system_time(head.last_modified()),
-                    }));
-                }
-                Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => {}
-                Err(error) => return Err(storage_error(path, &error)),
-            }
+        if !path.is_root()
+            && let Some(file) = self.file_async(path).await?
+        {
+            return Ok(Some(file));
         }
         let under = self
             .client
@@ -130,9 +135,7 @@ impl S3Store {
             rest: Vec::new(),
         };
         for segment in path.rest.iter() {
-            if parent.collection.is_some()
-                && let Some(Entry::File { .. }) = self.stat_async(&parent).await?
-            {
+            if parent.collection.is_some() && self.file_async(&parent).await?.is_some() {
                 return Err(DataError::Conflict(format!(
                     "{path}: a parent of it is a file, not a directory"
                 )));
