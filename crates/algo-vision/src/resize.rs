@@ -21,14 +21,7 @@ pub fn resize(
     width: u32,
     height: u32,
 ) -> Result<DynamicImage, Error> {
-    let mut target = DynamicImage::new(width.max(1), height.max(1), source.color());
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
-        .crop(region.x, region.y, region.width, region.height);
-    Resizer::new()
-        .resize(source, &mut target, &options)
-        .map_err(|error| Error::Resize(error.to_string()))?;
-    Ok(target)
+    resize_with(FilterType::Lanczos3, source, region, width, height)
 }
 
 /// Resizes `region` of `source` to `width` x `height` with a bilinear filter: for copies
@@ -39,9 +32,19 @@ pub fn resize_for_analysis(
     width: u32,
     height: u32,
 ) -> Result<DynamicImage, Error> {
+    resize_with(FilterType::Bilinear, source, region, width, height)
+}
+
+fn resize_with(
+    filter: FilterType,
+    source: &DynamicImage,
+    region: Region,
+    width: u32,
+    height: u32,
+) -> Result<DynamicImage, Error> {
     let mut target = DynamicImage::new(width.max(1), height.max(1), source.color());
     let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .resize_alg(ResizeAlg::Convolution(filter))
         .crop(region.x, region.y, region.width, region.height);
     Resizer::new()
         .resize(source, &mut target, &options)
