@@ -1,5 +1,4 @@
-use blueprint_core::env::process_env;
-use blueprint_core::lambda::{ColdStart, ColdStartError, aws_config, init_tracing};
+use blueprint_core::lambda::{ColdStartError, start};
 use blueprint_core::metrics;
 use kinesis_predict::{Predictor, Settings, handle};
 use lambda_runtime::{run, service_fn};
@@ -7,16 +6,9 @@ use lambda_runtime::{run, service_fn};
 /// A failed cold start prints the error's message (naming the setting and the fix).
 #[tokio::main]
 async fn main() -> Result<(), ColdStartError> {
-    let mut cold = ColdStart::begin();
-    init_tracing();
-    cold.step("tracing");
-    let settings = Settings::from_env(process_env)?;
-    cold.step("settings");
-    let aws = aws_config().await;
-    cold.step("aws config");
+    let (settings, aws, cold) = start(Settings::from_env).await?;
     let predictor = Predictor::connect(settings, &aws).await?;
-    cold.step("clients");
-    cold.ready();
+    cold.ready("clients");
     run(service_fn(|event| {
         metrics::measure("kinesis-predict", handle(event, &predictor))
     }))

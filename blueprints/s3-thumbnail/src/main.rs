@@ -1,21 +1,13 @@
-use blueprint_core::env::process_env;
-use blueprint_core::lambda::{ColdStart, ColdStartError, aws_config, init_tracing};
+use blueprint_core::lambda::{ColdStartError, start};
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use s3_thumbnail::{Settings, Thumbnailer, handle};
 
 /// A failed cold start prints the error's message (naming the setting and the fix).
 #[tokio::main]
 async fn main() -> Result<(), ColdStartError> {
-    let mut cold = ColdStart::begin();
-    init_tracing();
-    cold.step("tracing");
-    let settings = Settings::from_env(process_env)?;
-    cold.step("settings");
-    let aws = aws_config().await;
-    cold.step("aws config");
+    let (settings, aws, cold) = start(Settings::from_env).await?;
     let thumbnailer = Thumbnailer::connect(settings, &aws).await?;
-    cold.step("clients");
-    cold.ready();
+    cold.ready("clients");
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         blueprint_core::metrics::measure("s3-thumbnail", handle(event, &thumbnailer))
     }))

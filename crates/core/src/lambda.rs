@@ -59,10 +59,28 @@ impl ColdStart {
         )
     }
 
-    /// Logs the summary; the function then asks the Runtime API for its first event.
-    pub fn ready(self) {
+    /// Ends the step `last` and logs the summary; the function then asks the Runtime
+    /// API for its first event.
+    pub fn ready(mut self, last: &'static str) {
+        self.step(last);
         tracing::info!("cold start {}", self.summary());
     }
+}
+
+/// The start every blueprint's `main` shares, each step timed: tracing, the settings
+/// `read` takes from the process environment, the AWS configuration. The blueprint then
+/// builds its clients and calls [`ColdStart::ready`].
+pub async fn start<S, E: std::error::Error>(
+    read: impl FnOnce(fn(&str) -> Option<String>) -> Result<S, E>,
+) -> Result<(S, SdkConfig, ColdStart), ColdStartError> {
+    let mut cold = ColdStart::begin();
+    init_tracing();
+    cold.step("tracing");
+    let settings = read(crate::env::process_env)?;
+    cold.step("settings");
+    let aws = aws_config().await;
+    cold.step("aws config");
+    Ok((settings, aws, cold))
 }
 
 /// Why a blueprint could not start, as `main` returns it. Rust prints a `main` error
