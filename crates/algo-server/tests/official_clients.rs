@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Server, fixtures_dir};
+use common::{MotoBucket, Server, fixtures_dir};
 
 const ALICE: &str = "alice-client-key";
 const BOB: &str = "bob-client-key";
@@ -29,17 +29,7 @@ enum Storage {
 /// A new moto bucket's name.
 fn moto_bucket() -> String {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let config = blueprint_testkit::moto_config().await;
-        let name = blueprint_testkit::unique("clients");
-        aws_sdk_s3::Client::new(&config)
-            .create_bucket()
-            .bucket(&name)
-            .send()
-            .await
-            .expect("create bucket in moto");
-        name
-    })
+    runtime.block_on(MotoBucket::new("clients")).name
 }
 
 /// Sets the clients up, starts a server with two users and fresh storage, and runs

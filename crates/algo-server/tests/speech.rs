@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
 use axum::http::StatusCode;
-use common::{Server, error_message};
+use common::{MotoBucket, Server, error_message};
 use serde_json::{Value, json};
 
 const ALGO: &str = "/v1/algo/blueprints/SpeechToText/1.0.0";
@@ -346,37 +345,8 @@ async fn without_the_model_the_server_starts_and_says_how_to_get_it() {
     );
 }
 
-/// A moto S3 bucket with presigned URLs, for the URL and async tests.
-struct Bucket {
-    client: aws_sdk_s3::Client,
-    name: String,
-}
-
-impl Bucket {
-    async fn new() -> Bucket {
-        let config = blueprint_testkit::moto_config().await;
-        let client = aws_sdk_s3::Client::new(&config);
-        let name = blueprint_testkit::unique("speech");
-        client
-            .create_bucket()
-            .bucket(&name)
-            .send()
-            .await
-            .expect("create bucket in moto");
-        Bucket { client, name }
-    }
-
-    async fn put(&self, key: &str, body: Vec<u8>) {
-        self.client
-            .put_object()
-            .bucket(&self.name)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .expect("put object");
-    }
-
+/// Presigned URLs of a moto bucket, for the URL and async tests.
+impl MotoBucket {
     fn presigning() -> PresigningConfig {
         PresigningConfig::expires_in(Duration::from_secs(900)).expect("presigning config")
     }
@@ -433,7 +403,7 @@ impl Bucket {
 
 #[tokio::test]
 async fn transcribes_from_a_presigned_url() {
-    let bucket = Bucket::new().await;
+    let bucket = MotoBucket::new("speech").await;
     bucket.put("in/speech.mp4", read("speech.mp4")).await;
     let server = start(&[]);
     let url = bucket.get_url("in/speech.mp4").await;
@@ -450,7 +420,7 @@ async fn transcribes_from_a_presigned_url() {
 
 #[tokio::test]
 async fn async_mode_writes_the_result_to_a_presigned_put_url() {
-    let bucket = Bucket::new().await;
+    let bucket = MotoBucket::new("speech").await;
     bucket.put("in/speech.mp4", read("speech.mp4")).await;
     bucket.put("in/corrupt.mp4", read("corrupt.mp4")).await;
     let server = start(&[]);

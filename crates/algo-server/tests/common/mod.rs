@@ -278,3 +278,66 @@ impl Drop for Origin {
         self.task.abort();
     }
 }
+
+/// A fresh bucket in the moto server `make test` runs (`MOTO_ENDPOINT`).
+pub struct MotoBucket {
+    pub client: aws_sdk_s3::Client,
+    pub name: String,
+}
+
+impl MotoBucket {
+    /// A new bucket named `prefix-<random>`.
+    pub async fn new(prefix: &str) -> Self {
+        let config = blueprint_testkit::moto_config().await;
+        let client = aws_sdk_s3::Client::new(&config);
+        let name = blueprint_testkit::unique(prefix);
+        client
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create bucket in moto");
+        Self { client, name }
+    }
+
+    pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) {
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(body.into().into())
+            .send()
+            .await
+            .expect("put object");
+    }
+
+    pub async fn get(&self, key: &str) -> Vec<u8> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .expect("get object");
+        object.body.collect().await.expect("body").to_vec()
+    }
+
+    /// Every key in the bucket, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.name)
+            .send()
+            .await
+            .expect("list bucket");
+        let mut keys: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|object| object.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    }
+}
