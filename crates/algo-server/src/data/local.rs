@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::path::DataPath;
-use super::{Acl, DataError, Entry, Listed, Store};
+use super::{Acl, DataError, Entry, Listed, Store, not_a_file, not_empty, not_found, under_a_file};
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -77,12 +77,8 @@ impl Store for LocalStore {
     fn read(&self, path: &DataPath) -> Result<Bytes, DataError> {
         match self.stat(path)? {
             Some(Entry::File { .. }) => {}
-            Some(Entry::Dir) => {
-                return Err(DataError::BadRequest(format!(
-                    "{path} is a directory, not a file"
-                )));
-            }
-            None => return Err(DataError::NotFound(format!("{path} does not exist"))),
+            Some(Entry::Dir) => return Err(not_a_file(path)),
+            None => return Err(not_found(path)),
         }
         let target = self.resolve(path)?;
         std::fs::read(target)
@@ -91,11 +87,6 @@ impl Store for LocalStore {
     }
 
     fn write(&self, path: &DataPath, body: Bytes) -> Result<(), DataError> {
-        if let Some(Entry::Dir) = self.stat(path)? {
-            return Err(DataError::Conflict(format!(
-                "{path} is a directory: a file cannot replace it"
-            )));
-        }
         let target = self.resolve(path)?;
         let parent = target
             .parent()
@@ -118,38 +109,16 @@ impl Store for LocalStore {
     }
 
     fn delete_file(&self, path: &DataPath) -> Result<(), DataError> {
-        match self.stat(path)? {
-            Some(Entry::File { .. }) => {
-                std::fs::remove_file(self.resolve(path)?).map_err(|error| io_error(path, error))
-            }
-            Some(Entry::Dir) => Err(DataError::BadRequest(format!(
-                "{path} is a directory: delete it as a directory"
-            ))),
-            None => Err(DataError::NotFound(format!("{path} does not exist"))),
-        }
+        std::fs::remove_file(self.resolve(path)?).map_err(|error| io_error(path, error))
     }
 
     fn create_dir(&self, path: &DataPath) -> Result<(), DataError> {
-        if self.stat(path)?.is_some() {
-            return Err(DataError::Conflict(format!("{path} already exists")));
-        }
         let target = self.resolve(path)?;
         std::fs::create_dir_all(&target).map_err(|error| io_error(path, error))
     }
 
     /// Links are left out.
     fn list(&self, path: &DataPath) -> Result<Vec<Listed>, DataError> {
-        match self.stat(path)? {
-            Some(Entry::Dir) => {}
-            // A user's root exists as soon as it is asked for.
-            None if path.is_root() => return Ok(Vec::new()),
-            Some(Entry::File { .. }) => {
-                return Err(DataError::BadRequest(format!(
-                    "{path} is a file, not a directory"
-                )));
-            }
-            None => return Err(DataError::NotFound(format!("{path} does not exist"))),
-        }
         let target = self.resolve(path)?;
         let mut listed = Vec::new();
         for entry in std::fs::read_dir(&target).map_err(|error| io_error(path, error))? {
@@ -178,15 +147,6 @@ impl Store for LocalStore {
     }
 
     fn delete_dir(&self, path: &DataPath, force: bool) -> Result<u64, DataError> {
-        match self.stat(path)? {
-            Some(Entry::Dir) => {}
-            Some(Entry::File { .. }) => {
-                return Err(DataError::BadRequest(format!(
-                    "{path} is a file: delete it as a file"
-                )));
-            }
-            None => return Err(DataError::NotFound(format!("{path} does not exist"))),
-        }
         let target = self.resolve(path)?;
         let files = count_files(&target);
         let empty = std::fs::read_dir(&target)
@@ -194,9 +154,7 @@ impl Store for LocalStore {
             .next()
             .is_none();
         if !empty && !force {
-            return Err(DataError::BadRequest(format!(
-                "{path} is not empty: delete it with the query parameter force=true"
-            )));
+            return Err(not_empty(path));
         }
         // remove_dir_all removes links themselves, never what they point to.
         std::fs::remove_dir_all(&target).map_err(|error| io_error(path, error))?;
@@ -248,11 +206,9 @@ fn count_files(dir: &Path) -> u64 {
 /// An I/O failure, without the server's own file system path in the message.
 fn io_error(path: &DataPath, error: std::io::Error) -> DataError {
     match error.kind() {
-        IoKind::NotFound => DataError::NotFound(format!("{path} does not exist")),
+        IoKind::NotFound => not_found(path),
         IoKind::AlreadyExists => DataError::Conflict(format!("{path} already exists")),
-        IoKind::NotADirectory => {
-            DataError::Conflict(format!("{path}: a parent of it is a file, not a directory"))
-        }
+        IoKind::NotADirectory => under_a_file(path),
         kind => DataError::Internal(format!("{path}: storage error ({kind})")),
     }
 }

@@ -136,13 +136,17 @@ pub enum Access {
 pub trait Store: Send + Sync {
     fn stat(&self, path: &DataPath) -> Result<Option<Entry>, DataError>;
     fn read(&self, path: &DataPath) -> Result<Bytes, DataError>;
-    /// Writes a file whole, creating its parent directories; readers never see half of it.
+    /// Writes a file whole, creating its parent directories; readers never see half of
+    /// it. `path` is not a directory ([`Data`] checked).
     fn write(&self, path: &DataPath, body: Bytes) -> Result<(), DataError>;
+    /// Deletes the file at `path` ([`Data`] checked it is one).
     fn delete_file(&self, path: &DataPath) -> Result<(), DataError>;
+    /// Creates the directory `path` ([`Data`] checked nothing is there).
     fn create_dir(&self, path: &DataPath) -> Result<(), DataError>;
-    /// A directory's entries, sorted by name.
+    /// The entries of the directory `path` ([`Data`] checked it is one), sorted by name.
     fn list(&self, path: &DataPath) -> Result<Vec<Listed>, DataError>;
-    /// Deletes a directory: only an empty one unless `force`. Returns the files deleted.
+    /// Deletes the directory `path` ([`Data`] checked it is one): only an empty one
+    /// unless `force` ([`not_empty`] otherwise). Returns the files deleted.
     fn delete_dir(&self, path: &DataPath, force: bool) -> Result<u64, DataError>;
     fn acl(&self, owner: &str, collection: &str) -> Result<Option<Acl>, DataError>;
     fn set_acl(&self, owner: &str, collection: &str, acl: &Acl) -> Result<(), DataError>;
@@ -213,12 +217,23 @@ impl Data {
                 "{path} is not a file path: files live in a collection, as data://.my/<collection>/<name>"
             )));
         }
+        if let Some(Entry::Dir) = self.store.stat(path)? {
+            return Err(DataError::Conflict(format!(
+                "{path} is a directory: a file cannot replace it"
+            )));
+        }
         self.store.write(path, body)
     }
 
     pub fn delete_file(&self, caller: &Caller, path: &DataPath) -> Result<(), DataError> {
         self.authorize(caller, path, Access::Write)?;
-        self.store.delete_file(path)
+        match self.store.stat(path)? {
+            Some(Entry::File { .. }) => self.store.delete_file(path),
+            Some(Entry::Dir) => Err(DataError::BadRequest(format!(
+                "{path} is a directory: delete it as a directory"
+            ))),
+            None => Err(not_found(path)),
+        }
     }
 
     pub fn create_dir(
@@ -234,6 +249,9 @@ impl Data {
                 "{path}: an ACL can be set only on a collection (data://.my/<collection>)"
             )));
         }
+        if self.store.stat(path)?.is_some() {
+            return Err(DataError::Conflict(format!("{path} already exists")));
+        }
         self.store.create_dir(path)?;
         if let (Some(acl), Some(collection)) = (acl, &path.collection) {
             self.store.set_acl(&path.owner, collection, &acl)?;
@@ -243,7 +261,15 @@ impl Data {
 
     pub fn list(&self, caller: &Caller, path: &DataPath) -> Result<Vec<Listed>, DataError> {
         self.authorize(caller, path, Access::Read)?;
-        self.store.list(path)
+        match self.store.stat(path)? {
+            Some(Entry::Dir) => self.store.list(path),
+            // A user's root exists as soon as it is asked for.
+            None if path.is_root() => Ok(Vec::new()),
+            Some(Entry::File { .. }) => Err(DataError::BadRequest(format!(
+                "{path} is a file, not a directory"
+            ))),
+            None => Err(not_found(path)),
+        }
     }
 
     pub fn delete_dir(
@@ -258,7 +284,13 @@ impl Data {
                 "{path} is a user's whole space: delete its collections one by one"
             )));
         }
-        self.store.delete_dir(path, force)
+        match self.store.stat(path)? {
+            Some(Entry::Dir) => self.store.delete_dir(path, force),
+            Some(Entry::File { .. }) => Err(DataError::BadRequest(format!(
+                "{path} is a file: delete it as a file"
+            ))),
+            None => Err(not_found(path)),
+        }
     }
 
     /// The ACL of a collection (the default when none was set), `None` for other paths.
@@ -288,6 +320,28 @@ impl Data {
             _ => Err(DataError::NotFound(format!("{path} does not exist"))),
         }
     }
+}
+
+/// `path` does not exist (404), in the words every store uses.
+pub fn not_found(path: &DataPath) -> DataError {
+    DataError::NotFound(format!("{path} does not exist"))
+}
+
+/// A file was asked for and `path` is a directory (400).
+pub fn not_a_file(path: &DataPath) -> DataError {
+    DataError::BadRequest(format!("{path} is a directory, not a file"))
+}
+
+/// A path under a file, as if the file were a directory (409).
+pub fn under_a_file(path: &DataPath) -> DataError {
+    DataError::Conflict(format!("{path}: a parent of it is a file, not a directory"))
+}
+
+/// A directory with something in it, deleted without `force` (400).
+pub fn not_empty(path: &DataPath) -> DataError {
+    DataError::BadRequest(format!(
+        "{path} is not empty: delete it with the query parameter force=true"
+    ))
 }
 
 /// `2026-11-01T12:00:00.000Z`, the form the official clients parse.

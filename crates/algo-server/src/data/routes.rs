@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Acl, Caller, Data, DataError, DataPath, Entry, Listed, http_date, rfc3339_millis};
+use super::{
+    Acl, Caller, Data, DataError, DataPath, Entry, Listed, http_date, not_found, rfc3339_millis,
+};
 use crate::protocol;
 use crate::server::AppState;
 
@@ -68,8 +70,8 @@ pub async fn head(
 ) -> Result<Response, DataError> {
     let path = parsed(&path, &caller)?;
     let data = data(&state);
-    let shown = path.to_string();
-    let entry = blocking(move || data.stat(&caller, &path)).await?;
+    let asked = path.clone();
+    let entry = blocking(move || data.stat(&caller, &asked)).await?;
     match entry {
         Some(Entry::File { size, modified }) => Ok((
             [
@@ -81,7 +83,7 @@ pub async fn head(
         )
             .into_response()),
         Some(Entry::Dir) => Ok(([(DATA_TYPE_HEADER, "directory")], Body::empty()).into_response()),
-        None => Err(DataError::NotFound(format!("{shown} does not exist"))),
+        None => Err(not_found(&path)),
     }
 }
 
@@ -108,7 +110,7 @@ pub async fn get(
     }
     let found = blocking(move || match data.stat(&caller, &path)? {
         Some(Entry::File { .. }) => data.read(&caller, &path).map(Found::File),
-        None if !path.is_root() => Err(DataError::NotFound(format!("{path} does not exist"))),
+        None if !path.is_root() => Err(not_found(&path)),
         _ => {
             let acl = if with_acl {
                 data.acl(&caller, &path)?
@@ -286,7 +288,7 @@ pub async fn delete(
     let deleted = blocking(move || match data.stat(&caller, &path)? {
         Some(Entry::File { .. }) => data.delete_file(&caller, &path).map(|()| 1),
         Some(Entry::Dir) => data.delete_dir(&caller, &path, force),
-        None => Err(DataError::NotFound(format!("{path} does not exist"))),
+        None => Err(not_found(&path)),
     })
     .await?;
     Ok(protocol::json_response(

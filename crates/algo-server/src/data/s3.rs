@@ -16,7 +16,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 
 use super::path::DataPath;
-use super::{Acl, DataError, Entry, Listed, Store};
+use super::{Acl, DataError, Entry, Listed, Store, not_a_file, not_empty, not_found, under_a_file};
 
 /// Most keys one DeleteObjects call takes.
 const DELETE_BATCH: usize = 1000;
@@ -136,9 +136,7 @@ impl S3Store {
         };
         for segment in path.rest.iter() {
             if parent.collection.is_some() && self.file_async(&parent).await?.is_some() {
-                return Err(DataError::Conflict(format!(
-                    "{path}: a parent of it is a file, not a directory"
-                )));
+                return Err(under_a_file(path));
             }
             parent.rest.push(segment.clone());
         }
@@ -233,10 +231,8 @@ impl Store for S3Store {
                 Ok(object) => object,
                 Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
                     return Err(match self.stat_async(path).await? {
-                        Some(Entry::Dir) => {
-                            DataError::BadRequest(format!("{path} is a directory, not a file"))
-                        }
-                        _ => DataError::NotFound(format!("{path} does not exist")),
+                        Some(Entry::Dir) => not_a_file(path),
+                        _ => not_found(path),
                     });
                 }
                 Err(error) => return Err(storage_error(path, &error)),
@@ -254,11 +250,6 @@ impl Store for S3Store {
 
     fn write(&self, path: &DataPath, body: Bytes) -> Result<(), DataError> {
         self.wait(async {
-            if let Some(Entry::Dir) = self.stat_async(path).await? {
-                return Err(DataError::Conflict(format!(
-                    "{path} is a directory: a file cannot replace it"
-                )));
-            }
             self.check_parents(path).await?;
             // One PUT: S3 makes the object visible whole or not at all.
             self.put(path, self.key(path), body).await
@@ -267,29 +258,19 @@ impl Store for S3Store {
 
     fn delete_file(&self, path: &DataPath) -> Result<(), DataError> {
         self.wait(async {
-            match self.stat_async(path).await? {
-                Some(Entry::File { .. }) => self
-                    .client
-                    .delete_object()
-                    .bucket(&self.bucket)
-                    .key(self.key(path))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|error| storage_error(path, &error)),
-                Some(Entry::Dir) => Err(DataError::BadRequest(format!(
-                    "{path} is a directory: delete it as a directory"
-                ))),
-                None => Err(DataError::NotFound(format!("{path} does not exist"))),
-            }
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(self.key(path))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|error| storage_error(path, &error))
         })
     }
 
     fn create_dir(&self, path: &DataPath) -> Result<(), DataError> {
         self.wait(async {
-            if self.stat_async(path).await?.is_some() {
-                return Err(DataError::Conflict(format!("{path} already exists")));
-            }
             self.check_parents(path).await?;
             self.put(path, format!("{}/", self.key(path)), Bytes::new())
                 .await
@@ -298,16 +279,6 @@ impl Store for S3Store {
 
     fn list(&self, path: &DataPath) -> Result<Vec<Listed>, DataError> {
         self.wait(async {
-            match self.stat_async(path).await? {
-                Some(Entry::Dir) => {}
-                None if path.is_root() => return Ok(Vec::new()),
-                Some(Entry::File { .. }) => {
-                    return Err(DataError::BadRequest(format!(
-                        "{path} is a file, not a directory"
-                    )));
-                }
-                None => return Err(DataError::NotFound(format!("{path} does not exist"))),
-            }
             let prefix = format!("{}/", self.key(path));
             let mut listed = Vec::new();
             let mut token = None;
@@ -364,21 +335,10 @@ impl Store for S3Store {
 
     fn delete_dir(&self, path: &DataPath, force: bool) -> Result<u64, DataError> {
         self.wait(async {
-            match self.stat_async(path).await? {
-                Some(Entry::Dir) => {}
-                Some(Entry::File { .. }) => {
-                    return Err(DataError::BadRequest(format!(
-                        "{path} is a file: delete it as a file"
-                    )));
-                }
-                None => return Err(DataError::NotFound(format!("{path} does not exist"))),
-            }
             let marker = format!("{}/", self.key(path));
             let keys = self.keys_under(path, &marker).await?;
             if !force && keys.iter().any(|key| *key != marker) {
-                return Err(DataError::BadRequest(format!(
-                    "{path} is not empty: delete it with the query parameter force=true"
-                )));
+                return Err(not_empty(path));
             }
             let files = keys.iter().filter(|key| !key.ends_with('/')).count() as u64;
             self.delete_keys(path, &keys).await?;
@@ -466,7 +426,7 @@ where
         "Data API storage call failed for {path}"
     );
     match error.code() {
-        Some("NoSuchKey" | "NotFound") => DataError::NotFound(format!("{path} does not exist")),
+        Some("NoSuchKey" | "NotFound") => not_found(path),
         Some("KeyTooLongError") => {
             DataError::BadRequest(format!("{path} is too long for the storage bucket"))
         }
