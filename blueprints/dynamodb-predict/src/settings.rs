@@ -1,10 +1,7 @@
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::env::{self, SettingsError, non_empty, positive};
-use blueprint_core::predict::{FeatureMap, FeatureNoun, PredictSettings};
+use blueprint_core::env::{SettingsError, non_empty, positive};
+use blueprint_core::predict::{FeatureMap, FeatureNoun, PredictEnv, PredictSettings};
 use blueprint_core::v1::AlgoPath;
-
-pub const DEFAULT_ALGORITHM: &str = blueprint_core::v1::contracts::predict::PATH;
-pub use blueprint_core::predict::{FEATURES, MODEL};
 
 /// How this blueprint's messages name what feeds a feature.
 pub const ATTRIBUTES: FeatureNoun = FeatureNoun {
@@ -12,7 +9,6 @@ pub const ATTRIBUTES: FeatureNoun = FeatureNoun {
     listing: "the feature attributes",
 };
 pub const PREDICTION_ATTRIBUTE: &str = "PREDICTION_ATTRIBUTE";
-pub const MAX_BATCH_SIZE: &str = "MAX_BATCH_SIZE";
 pub const MAX_CONCURRENT_WRITES: &str = "MAX_CONCURRENT_WRITES";
 
 #[derive(Debug, Clone)]
@@ -41,16 +37,12 @@ impl Settings {
     }
 
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let algorithm = env::algorithm(&env, DEFAULT_ALGORITHM)?;
-        let model = non_empty(&env, MODEL).ok_or_else(|| {
-            SettingsError::invalid(
-                MODEL,
-                String::new(),
-                "must name the model, e.g. breast-cancer or breast-cancer/1.0.0",
-            )
-        })?;
-        let features =
-            FeatureMap::parse(&non_empty(&env, FEATURES).unwrap_or_default(), &ATTRIBUTES)?;
+        let PredictEnv {
+            algorithm,
+            model,
+            features,
+            max_batch_size,
+        } = PredictEnv::from_env(&env, &ATTRIBUTES)?;
         let prediction_attribute =
             non_empty(&env, PREDICTION_ATTRIBUTE).unwrap_or_else(|| "prediction".into());
         if features.names().any(|a| a == prediction_attribute) {
@@ -66,7 +58,7 @@ impl Settings {
             model,
             features,
             prediction_attribute,
-            max_batch_size: positive(&env, MAX_BATCH_SIZE, 100)?,
+            max_batch_size,
             max_concurrent_writes: positive(&env, MAX_CONCURRENT_WRITES, 10)?,
         })
     }
@@ -75,6 +67,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blueprint_core::predict::{FEATURES, MODEL};
     use serde_json::json;
 
     #[test]

@@ -1,10 +1,9 @@
 use blueprint_core::AlgorithmiaSettings;
-use blueprint_core::env::{self, SettingsError, non_empty, positive};
-use blueprint_core::predict::{FeatureMap, FeatureNoun, PredictSettings};
+use blueprint_core::env::{SettingsError, non_empty, positive};
+use blueprint_core::predict::{FeatureMap, FeatureNoun, PredictEnv, PredictSettings};
 use blueprint_core::v1::AlgoPath;
 
-pub const DEFAULT_ALGORITHM: &str = blueprint_core::v1::contracts::predict::PATH;
-pub use blueprint_core::predict::{FEATURES, MODEL};
+pub use blueprint_core::predict::{FEATURES, MAX_BATCH_SIZE, MODEL};
 
 /// How this blueprint's messages name what feeds a feature.
 pub const FIELDS: FeatureNoun = FeatureNoun {
@@ -12,7 +11,6 @@ pub const FIELDS: FeatureNoun = FeatureNoun {
     listing: "the JSON fields that hold the features",
 };
 pub const OUTPUT_STREAM: &str = "OUTPUT_STREAM";
-pub const MAX_BATCH_SIZE: &str = "MAX_BATCH_SIZE";
 pub const MAX_PUT_ATTEMPTS: &str = "MAX_PUT_ATTEMPTS";
 
 /// The most records one `PutRecords` call takes.
@@ -46,15 +44,12 @@ impl Settings {
     }
 
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let algorithm = env::algorithm(&env, DEFAULT_ALGORITHM)?;
-        let model = non_empty(&env, MODEL).ok_or_else(|| {
-            SettingsError::invalid(
-                MODEL,
-                String::new(),
-                "must name the model, e.g. breast-cancer or breast-cancer/1.0.0",
-            )
-        })?;
-        let features = FeatureMap::parse(&non_empty(&env, FEATURES).unwrap_or_default(), &FIELDS)?;
+        let PredictEnv {
+            algorithm,
+            model,
+            features,
+            max_batch_size,
+        } = PredictEnv::from_env(&env, &FIELDS)?;
         let output_stream = non_empty(&env, OUTPUT_STREAM).ok_or_else(|| {
             SettingsError::invalid(
                 OUTPUT_STREAM,
@@ -75,7 +70,7 @@ impl Settings {
             model,
             features,
             output_stream,
-            max_batch_size: positive(&env, MAX_BATCH_SIZE, 100)?,
+            max_batch_size,
             max_put_attempts: positive(&env, MAX_PUT_ATTEMPTS, 4)?,
         })
     }
@@ -96,6 +91,7 @@ pub fn stream_name(stream: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blueprint_core::predict::DEFAULT_ALGORITHM;
     use serde_json::json;
 
     fn base(k: &str) -> Option<String> {
