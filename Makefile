@@ -20,7 +20,7 @@ help:
 	@echo "make package   arm64 bootstrap.zip of every Lambda function, as sam build builds them; sizes, GLIBC, times"
 	@echo "make package-test  boot each arm64 package under qemu-aarch64 with moto + algo-server; checks real outputs"
 
-# apt packages the build needs (whisper.cpp: cmake, clang); quick when present.
+# apt packages the build needs (whisper.cpp: cmake, clang; libjpeg-turbo: nasm); quick when present.
 # Each step prints its time (scripts/timed.sh): a first run shows where its minutes go.
 deps:
 	@scripts/timed.sh "set-up: apt packages" scripts/apt-deps.sh

@@ -1,12 +1,13 @@
 //! Decoding with a pixel limit and EXIF orientation; JPEGs are scaled down in the DCT
-//! domain when the caller needs fewer pixels.
+//! domain when the caller needs fewer pixels: their header (size, colour, EXIF) is read
+//! by `jpeg-decoder`, their pixels by libjpeg-turbo ([`crate::jpeg`]).
 
 use std::io::Cursor;
 
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
-use crate::{Error, Limits};
+use crate::{Error, Limits, jpeg};
 
 /// A decoded, upright (EXIF-oriented) 8-bit image, possibly smaller than the original.
 #[derive(Debug, Clone)]
@@ -132,33 +133,18 @@ fn decode_jpeg(
         true => (need_h, need_w),
         false => (need_w, need_h),
     };
-    let divisor = [8u32, 4, 2]
+    let divisor = [8u8, 4, 2]
         .into_iter()
-        .find(|d| width.div_ceil(*d) >= need_w && height.div_ceil(*d) >= need_h)
+        .find(|d| {
+            width.div_ceil(u32::from(*d)) >= need_w && height.div_ceil(u32::from(*d)) >= need_h
+        })
         .unwrap_or(1);
-    if divisor > 1 {
-        // Ask for exactly the divided size so the decoder picks that DCT scale.
-        let (w, h) = (width.div_ceil(divisor), height.div_ceil(divisor));
-        decoder
-            .scale(
-                u16::try_from(w).unwrap_or(u16::MAX),
-                u16::try_from(h).unwrap_or(u16::MAX),
-            )
-            .map_err(invalid)?;
-    }
-    let pixels = decoder.decode().map_err(invalid)?;
-    let orientation = decoder
-        .exif_data()
-        .and_then(Orientation::from_exif_chunk)
-        .unwrap_or(orientation);
-    let info = decoder.info().ok_or_else(no_frame)?;
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    let grey = matches!(info.pixel_format, jpeg_decoder::PixelFormat::L8);
+    let (w, h, pixels) = jpeg::pixels(bytes, what, 8 / divisor, grey)?;
     let corrupt = || Error::ShortPixels { what: what.into() };
-    let mut image = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => {
-            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).ok_or_else(corrupt)?)
-        }
-        _ => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels).ok_or_else(corrupt)?),
+    let mut image = match grey {
+        true => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).ok_or_else(corrupt)?),
+        false => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels).ok_or_else(corrupt)?),
     };
     image.apply_orientation(orientation);
     Ok(DecodedImage {
@@ -247,6 +233,82 @@ mod tests {
         let decoded = decode(&png, "input image", Limits::default(), any_size).expect("decodes");
         assert_eq!((decoded.full_width, decoded.full_height), (200, 100));
         assert_eq!(decoded.scale(), 1.0);
+    }
+
+    fn astronaut() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/images/astronaut.jpg"
+        );
+        std::fs::read(path).expect("fixtures/images/astronaut.jpg")
+    }
+
+    #[test]
+    fn libjpeg_pixels_match_jpeg_decoders_at_every_scale() {
+        let jpeg = astronaut();
+        for eighths in [1u8, 2, 4, 8] {
+            let (w, h, ours) = jpeg::pixels(&jpeg, "input image", eighths, false).expect("decodes");
+            let mut reference = jpeg_decoder::Decoder::new(Cursor::new(&jpeg));
+            reference.read_info().expect("header");
+            let info = reference.info().expect("info");
+            let divisor = 8 / u32::from(eighths);
+            let (rw, rh) = (
+                u32::from(info.width).div_ceil(divisor),
+                u32::from(info.height).div_ceil(divisor),
+            );
+            reference.scale(rw as u16, rh as u16).expect("scale");
+            let theirs = reference.decode().expect("decodes");
+            assert_eq!((w, h), (rw, rh), "size at {eighths}/8");
+            assert_eq!(ours.len(), theirs.len());
+            let mean_difference = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| f64::from(a.abs_diff(*b)))
+                .sum::<f64>()
+                / ours.len() as f64;
+            // Two scaled IDCTs and chroma upsamplers: close (3.3 at 1/8, where a pixel
+            // is one DCT block's average), not identical; another image would be ~30+.
+            assert!(
+                mean_difference < 5.0,
+                "{eighths}/8: mean difference {mean_difference}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_and_corrupt_jpegs_are_refused_not_filled_in() {
+        let jpeg = astronaut();
+        let truncated = decode(
+            &jpeg[..jpeg.len() / 2],
+            "input image",
+            Limits::default(),
+            any_size,
+        )
+        .unwrap_err();
+        assert_eq!(
+            truncated.to_string(),
+            "input image is a truncated JPEG: the data ends before the image does"
+        );
+        assert!(truncated.is_input());
+        // Entropy-coded data overwritten with markers libjpeg does not expect there.
+        let mut corrupt = jpeg.clone();
+        let middle = corrupt.len() / 2;
+        for byte in &mut corrupt[middle..middle + 64].iter_mut().step_by(2) {
+            *byte = 0xFF;
+        }
+        for (i, byte) in corrupt[middle..middle + 64].iter_mut().enumerate() {
+            if i % 2 == 1 {
+                *byte = 0xD3;
+            }
+        }
+        let error = decode(&corrupt, "input image", Limits::default(), any_size).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("input image is not a valid JPEG image: Corrupt JPEG data"),
+            "{error}"
+        );
+        assert!(error.is_input());
     }
 
     #[test]

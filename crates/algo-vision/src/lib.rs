@@ -20,6 +20,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod faces;
+mod jpeg;
 pub mod limits;
 pub mod reference;
 pub mod resize;
