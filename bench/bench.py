@@ -545,8 +545,19 @@ def report(out_dir: Path) -> None:
             if detector == "RetinaFace":
                 targets.append(("SmartThumbnail in-process ≤ 1.0x sharp's time (RetinaFace)", in_ratio <= 1.0,
                                 f"{med:.0f} ms vs {statistics.median(theirs):.0f} ms ({in_ratio:.2f}x)"))
-        targets.append(("SmartThumbnail over HTTP ≤ 1.3x sharp's in-process time (12 MP)", ratio <= 1.3,
+        targets.append(("SmartThumbnail over HTTP ≤ 1.3x sharp's in-process time (12 MP, base64 JSON)",
+                        ratio <= 1.3,
                         f"{statistics.median(ours):.0f} ms vs {statistics.median(theirs):.0f} ms ({ratio:.2f}x)"))
+        as_bytes = thumb["latency"].get("ours_http_bytes_ms")
+        if as_bytes:
+            bytes_ratio = statistics.median(as_bytes) / statistics.median(theirs)
+            row("2. SmartThumbnail 12 MP → 300x300", "algo-server over HTTP (image as the body)",
+                fmt(as_bytes, "ms"), f"sharp {thumb['sharp_version']} attention: {fmt(theirs, 'ms')}",
+                f"{bytes_ratio:.2f}x sharp's time")
+            targets.append(("SmartThumbnail over HTTP ≤ 1.3x sharp's in-process time (12 MP, image as the body)",
+                            bytes_ratio <= 1.3,
+                            f"{statistics.median(as_bytes):.0f} ms vs {statistics.median(theirs):.0f} ms "
+                            f"({bytes_ratio:.2f}x)"))
         cut_by_sharp = [f for f in thumb["faces"] if f["sharp_kept"] < f["faces"]]
         ours_cut = [f for f in thumb["faces"] if f["ours_kept"] < f["faces"]]
         for f in thumb["faces"]:
@@ -671,7 +682,9 @@ METHOD = [
     "exec, the dynamic loader and the runtime's start before `main`.",
     "2. **SmartThumbnail vs sharp.** `bench/node/thumbnail.mjs`: `fixtures/generated/12mp.jpg` "
     "(4000x3000) → 300x300 JPEG, the two interleaved after 2 warm-ups; algo-server timed over HTTP on "
-    "127.0.0.1 with the image as base64 in the JSON input, sharp in-process (`fit: cover, position: "
+    "127.0.0.1 twice, with the image as base64 in the JSON input and as the request body "
+    "(`application/octet-stream`, size in the query), each from building the request to the last byte "
+    "of the reply; sharp in-process (`fit: cover, position: "
     "sharp.strategy.attention`, libvips cache off, libvips' default thread count). The in-process line "
     "is `cargo bench -p algo-vision --bench thumbnail` (one thread, no HTTP). Faces: each crop's window "
     "in the original is found by sliding the largest W:H window over a scaled copy of the original to "

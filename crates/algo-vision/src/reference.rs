@@ -1,6 +1,8 @@
 //! Image references as inputs give them: an `http(s)` URL (the caller fetches it), a
 //! `data:` URI, or bare base64.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 
@@ -34,10 +36,17 @@ pub fn parse<'a>(reference: &'a str, what: &str) -> Result<Reference<'a>, Error>
             scheme: scheme.into(),
         });
     }
-    let compact: String = encoded
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    // Line-wrapped base64 (MIME, `base64` without -w0) is compacted first; the usual
+    // single line, megabytes long for a photo, is decoded where it lies.
+    let compact: Cow<'_, [u8]> = match encoded.bytes().any(|b| b.is_ascii_whitespace()) {
+        true => Cow::Owned(
+            encoded
+                .bytes()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect(),
+        ),
+        false => Cow::Borrowed(encoded.as_bytes()),
+    };
     STANDARD
         .decode(&compact)
         .or_else(|_| STANDARD_NO_PAD.decode(&compact))
