@@ -653,7 +653,8 @@ def report(out_dir: Path) -> None:
           f"{meta.get('os', '?')}; shared with other work while measuring, so expect noise",
           f"- Command: `{meta.get('command', 'make bench')}` ({meta.get('seconds', '?')} s)",
           f"- Builds: {meta.get('profile', '?')}; Node.js {meta.get('node', '?')}, "
-          f"AWS SDK for JavaScript v3, sharp {thumb['sharp_version'] if thumb else '?'}"
+          f"AWS SDK for JavaScript v3, sharp {thumb['sharp_version'] if thumb else '?'} "
+          f"(libvips threads, `sharp.concurrency()`: {thumb.get('concurrency', '?') if thumb else '?'})"
           + ("" if str(meta.get("node", "")).startswith("v22") else
              " (the issue names Node.js 22, the Lambda runtime; this machine has the version above)"), "",
           "| " + " | ".join(header) + " |", "|" + "---|" * 5]
