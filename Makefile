@@ -81,9 +81,13 @@ chaos: deps venv models fixtures
 	$(CARGO) test --workspace --no-run
 	CHAOS_SCALE=$${CHAOS_SCALE:-20} scripts/with-moto.sh $(CARGO) test -p system-tests --test chaos -- --nocapture
 
+# The fuzz targets (their own workspace, fuzz/) are type-checked on stable too: they call
+# algo-server's internals and drifted once unnoticed until `make fuzz` failed to build.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins --locked
 
 fmt:
 	$(CARGO) fmt --all

@@ -152,8 +152,10 @@ fuzz_target!(|data: &[u8]| {
                         return;
                     }
                     let echoed = (algorithm.name() == "Echo").then(|| input.clone());
+                    let full_name = format!("{}/{}/{version}", algorithm.owner(), algorithm.name());
                     let call = CallInfo {
                         request_id: "fuzz".to_owned(),
+                        user: "fuzz".to_owned(),
                         version,
                         params: options.params.clone(),
                         timeout: options.timeout,
@@ -166,7 +168,14 @@ fuzz_target!(|data: &[u8]| {
                     }
                     let response = match options.output {
                         OutputMode::Void => protocol::async_reply("fuzz"),
-                        mode => protocol::algorithm_reply(outcome, Duration::ZERO, mode),
+                        mode => {
+                            let info = protocol::ReplyInfo {
+                                request_id: Some("fuzz".to_owned()),
+                                stdout: None,
+                                algorithm: full_name,
+                            };
+                            protocol::algorithm_reply(outcome, Duration::ZERO, mode, info)
+                        }
                     };
                     (response, options.output, echoed)
                 }
