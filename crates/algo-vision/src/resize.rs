@@ -14,6 +14,28 @@ pub struct Region {
     pub height: f64,
 }
 
+impl Region {
+    /// All of `image`.
+    pub fn whole(image: &DynamicImage) -> Self {
+        Self {
+            x: 0.0,
+            y: 0.0,
+            width: f64::from(image.width()),
+            height: f64::from(image.height()),
+        }
+    }
+}
+
+/// The size of a copy of `image` whose longer side is at most `max_side` (never larger
+/// than `image`), and its scale: `max_side` / the longer side, at most 1.
+pub fn fit(image: &DynamicImage, max_side: u32) -> (u32, u32, f64) {
+    let long_side = image.width().max(image.height());
+    let scale = (f64::from(max_side) / f64::from(long_side)).min(1.0);
+    let width = ((f64::from(image.width()) * scale).round() as u32).max(1);
+    let height = ((f64::from(image.height()) * scale).round() as u32).max(1);
+    (width, height, scale)
+}
+
 /// Resizes `region` of `source` to exactly `width` x `height` (Lanczos3).
 pub fn resize(
     source: &DynamicImage,
@@ -54,20 +76,11 @@ fn resize_with(
 
 /// A grey copy whose longer side is at most `max_side`, and its scale (copy / source).
 pub fn grey_copy(source: &DynamicImage, max_side: u32) -> Result<(GrayImage, f64), Error> {
-    let long_side = source.width().max(source.height());
-    if long_side <= max_side {
+    let (width, height, scale) = fit(source, max_side);
+    if scale >= 1.0 {
         return Ok((source.to_luma8(), 1.0));
     }
-    let scale = f64::from(max_side) / f64::from(long_side);
-    let width = ((f64::from(source.width()) * scale).round() as u32).max(1);
-    let height = ((f64::from(source.height()) * scale).round() as u32).max(1);
-    let whole = Region {
-        x: 0.0,
-        y: 0.0,
-        width: f64::from(source.width()),
-        height: f64::from(source.height()),
-    };
-    let small = resize(source, whole, width, height)?;
+    let small = resize(source, Region::whole(source), width, height)?;
     Ok((
         small.to_luma8(),
         f64::from(width) / f64::from(source.width()),

@@ -61,21 +61,13 @@ impl RetinaFace {
     /// The faces in `image`, searched on a copy whose longer side is at most `max_side`;
     /// boxes in `image`'s pixels, surest first.
     pub fn detect(&self, image: &DynamicImage, max_side: u32) -> Result<Vec<Face>, Error> {
-        let long_side = image.width().max(image.height());
-        let scale = (f64::from(max_side) / f64::from(long_side)).min(1.0);
-        let width = ((f64::from(image.width()) * scale).round() as u32).max(1);
-        let height = ((f64::from(image.height()) * scale).round() as u32).max(1);
+        let (width, height, scale) = resize::fit(image, max_side);
         let rgb: Cow<'_, DynamicImage> = match image {
             DynamicImage::ImageRgb8(_) => Cow::Borrowed(image),
             other => Cow::Owned(DynamicImage::ImageRgb8(other.to_rgb8())),
         };
         let copy = if scale < 1.0 {
-            let whole = Region {
-                x: 0.0,
-                y: 0.0,
-                width: f64::from(image.width()),
-                height: f64::from(image.height()),
-            };
+            let whole = Region::whole(image);
             Cow::Owned(resize::resize_for_analysis(&rgb, whole, width, height)?)
         } else {
             rgb
