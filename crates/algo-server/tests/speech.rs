@@ -375,27 +375,14 @@ impl MotoBucket {
     async fn wait_json(&self, key: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
-            match self
-                .client
-                .get_object()
-                .bucket(&self.name)
-                .key(key)
-                .send()
-                .await
-            {
-                Ok(object) => {
-                    let bytes = object
-                        .body
-                        .collect()
-                        .await
-                        .expect("object body")
-                        .into_bytes();
+            match self.try_get(key).await {
+                Ok(bytes) => {
                     return serde_json::from_slice(&bytes).expect("the written result is JSON");
                 }
                 Err(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(250)).await
                 }
-                Err(error) => panic!("{key} was not written within {within:?}: {error:?}"),
+                Err(error) => panic!("{key} was not written within {within:?}: {error}"),
             }
         }
     }

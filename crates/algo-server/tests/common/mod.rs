@@ -312,6 +312,11 @@ impl MotoBucket {
     }
 
     pub async fn get(&self, key: &str) -> Vec<u8> {
+        self.try_get(key).await.expect("get object")
+    }
+
+    /// The object at `key`, or why it could not be read (it may not be there yet).
+    pub async fn try_get(&self, key: &str) -> Result<Vec<u8>, String> {
         let object = self
             .client
             .get_object()
@@ -319,8 +324,8 @@ impl MotoBucket {
             .key(key)
             .send()
             .await
-            .expect("get object");
-        object.body.collect().await.expect("body").to_vec()
+            .map_err(|error| format!("{error:?}"))?;
+        Ok(object.body.collect().await.expect("body").to_vec())
     }
 
     /// Every key in the bucket, sorted.
