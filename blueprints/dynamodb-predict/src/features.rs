@@ -63,9 +63,9 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Result<Candidate, 
             record.event_source_arn
         )));
     };
-    let mut features = Vec::with_capacity(settings.features.len());
-    let mut feature_attributes = Vec::with_capacity(settings.features.len());
-    for name in settings.features.names() {
+    let mut features = Vec::with_capacity(settings.prediction.features.len());
+    let mut feature_attributes = Vec::with_capacity(settings.prediction.features.len());
+    for name in settings.prediction.features.names() {
         let value = match new_image.get(name) {
             None => {
                 return Err(invalid(format!("feature attribute {name:?} is missing")));
@@ -88,7 +88,7 @@ pub fn classify(record: &EventRecord, settings: &Settings) -> Result<Candidate, 
         }
         feature_attributes.push((name.to_owned(), value.clone()));
     }
-    let fingerprint = fingerprint(&settings.model, &features);
+    let fingerprint = fingerprint(&settings.prediction.model, &features);
     let stored = match new_image.get(&settings.prediction_attribute) {
         Some(AttributeValue::M(prediction)) => match prediction.get(FINGERPRINT) {
             Some(AttributeValue::S(stored)) => Some(stored.as_str()),

@@ -1,7 +1,6 @@
 use blueprint_core::AlgorithmiaSettings;
 use blueprint_core::env::{SettingsError, non_empty, positive};
-use blueprint_core::predict::{FeatureMap, FeatureNoun, PredictEnv, PredictSettings};
-use blueprint_core::v1::AlgoPath;
+use blueprint_core::predict::{FeatureNoun, PredictEnv, PredictSettings};
 
 /// How this blueprint's messages name what feeds a feature.
 pub const ATTRIBUTES: FeatureNoun = FeatureNoun {
@@ -14,38 +13,28 @@ pub const MAX_CONCURRENT_WRITES: &str = "MAX_CONCURRENT_WRITES";
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub algorithmia: AlgorithmiaSettings,
-    pub algorithm: AlgoPath,
-    /// `name[/version]` of the model, as the Predict algorithm takes it.
-    pub model: String,
-    /// Which attributes feed which of the model's inputs.
-    pub features: FeatureMap,
+    /// ALGORITHM, MODEL, FEATURES (which attributes feed which of the model's inputs)
+    /// and MAX_BATCH_SIZE.
+    pub prediction: PredictEnv,
     pub prediction_attribute: String,
-    pub max_batch_size: usize,
     pub max_concurrent_writes: usize,
 }
 
 impl Settings {
     /// What the shared prediction code reads.
     pub fn predict(&self) -> PredictSettings<'_> {
-        PredictSettings {
-            algorithm: &self.algorithm,
-            model: &self.model,
-            features: &self.features,
-            noun: &ATTRIBUTES,
-            max_batch_size: self.max_batch_size,
-        }
+        self.prediction.settings(&ATTRIBUTES)
     }
 
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let PredictEnv {
-            algorithm,
-            model,
-            features,
-            max_batch_size,
-        } = PredictEnv::from_env(&env, &ATTRIBUTES)?;
+        let prediction = PredictEnv::from_env(&env, &ATTRIBUTES)?;
         let prediction_attribute =
             non_empty(&env, PREDICTION_ATTRIBUTE).unwrap_or_else(|| "prediction".into());
-        if features.names().any(|a| a == prediction_attribute) {
+        if prediction
+            .features
+            .names()
+            .any(|a| a == prediction_attribute)
+        {
             return Err(SettingsError::invalid(
                 PREDICTION_ATTRIBUTE,
                 prediction_attribute,
@@ -54,11 +43,8 @@ impl Settings {
         }
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,
-            algorithm,
-            model,
-            features,
+            prediction,
             prediction_attribute,
-            max_batch_size,
             max_concurrent_writes: positive(&env, MAX_CONCURRENT_WRITES, 10)?,
         })
     }
@@ -67,6 +53,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blueprint_core::predict::FeatureMap;
     use blueprint_core::predict::{FEATURES, MODEL};
     use serde_json::json;
 
@@ -87,11 +74,11 @@ mod tests {
         };
         let s = Settings::from_env(ok).expect("valid");
         assert_eq!(
-            s.features,
+            s.prediction.features,
             FeatureMap::Positional(vec!["a".into(), "b".into(), "c".into()])
         );
         assert_eq!(
-            (s.max_batch_size, s.prediction_attribute.as_str()),
+            (s.prediction.max_batch_size, s.prediction_attribute.as_str()),
             (100, "prediction")
         );
     }

@@ -63,8 +63,8 @@ pub fn classify(record: &KinesisEventRecord, settings: &Settings) -> Result<Cand
             reason: "an output of this blueprint (is OUTPUT_STREAM also the source stream?)".into(),
         });
     }
-    let mut features = Vec::with_capacity(settings.features.len());
-    for name in settings.features.names() {
+    let mut features = Vec::with_capacity(settings.prediction.features.len());
+    for name in settings.prediction.features.names() {
         let number = match object.get(name) {
             None => return Err(invalid(format!("feature field {name:?} is missing"))),
             Some(Value::Number(number)) => number.as_f64(),
@@ -85,7 +85,7 @@ pub fn classify(record: &KinesisEventRecord, settings: &Settings) -> Result<Cand
         }
     }
     Ok(Candidate {
-        fingerprint: fingerprint(&settings.model, &features),
+        fingerprint: fingerprint(&settings.prediction.model, &features),
         source,
         features,
     })

@@ -1,7 +1,6 @@
 use blueprint_core::AlgorithmiaSettings;
 use blueprint_core::env::{SettingsError, non_empty, positive};
-use blueprint_core::predict::{FeatureMap, FeatureNoun, PredictEnv, PredictSettings};
-use blueprint_core::v1::AlgoPath;
+use blueprint_core::predict::{FeatureNoun, PredictEnv, PredictSettings};
 
 pub use blueprint_core::predict::{FEATURES, MAX_BATCH_SIZE, MODEL};
 
@@ -19,14 +18,11 @@ pub const PUT_RECORDS_LIMIT: usize = 500;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub algorithmia: AlgorithmiaSettings,
-    pub algorithm: AlgoPath,
-    /// `name[/version]` of the model, as the Predict algorithm takes it.
-    pub model: String,
-    /// Which fields of a record's JSON feed which of the model's inputs.
-    pub features: FeatureMap,
+    /// ALGORITHM, MODEL, FEATURES (which fields of a record's JSON feed which of the
+    /// model's inputs) and MAX_BATCH_SIZE.
+    pub prediction: PredictEnv,
     /// The stream the enriched records go to: a name or an ARN.
     pub output_stream: String,
-    pub max_batch_size: usize,
     /// `PutRecords` calls per output record (the first and its retries).
     pub max_put_attempts: u32,
 }
@@ -34,22 +30,11 @@ pub struct Settings {
 impl Settings {
     /// What the shared prediction code reads.
     pub fn predict(&self) -> PredictSettings<'_> {
-        PredictSettings {
-            algorithm: &self.algorithm,
-            model: &self.model,
-            features: &self.features,
-            noun: &FIELDS,
-            max_batch_size: self.max_batch_size,
-        }
+        self.prediction.settings(&FIELDS)
     }
 
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let PredictEnv {
-            algorithm,
-            model,
-            features,
-            max_batch_size,
-        } = PredictEnv::from_env(&env, &FIELDS)?;
+        let prediction = PredictEnv::from_env(&env, &FIELDS)?;
         let output_stream = non_empty(&env, OUTPUT_STREAM).ok_or_else(|| {
             SettingsError::invalid(
                 OUTPUT_STREAM,
@@ -66,11 +51,8 @@ impl Settings {
         }
         Ok(Self {
             algorithmia: AlgorithmiaSettings::from_env(&env)?,
-            algorithm,
-            model,
-            features,
+            prediction,
             output_stream,
-            max_batch_size,
             max_put_attempts: positive(&env, MAX_PUT_ATTEMPTS, 4)?,
         })
     }
@@ -92,6 +74,7 @@ pub fn stream_name(stream: &str) -> &str {
 mod tests {
     use super::*;
     use blueprint_core::predict::DEFAULT_ALGORITHM;
+    use blueprint_core::predict::FeatureMap;
     use serde_json::json;
 
     fn base(k: &str) -> Option<String> {
@@ -107,13 +90,16 @@ mod tests {
     #[test]
     fn defaults_and_bad_values_name_the_variable() {
         let settings = Settings::from_env(base).expect("valid");
-        assert_eq!(settings.algorithm.to_string(), DEFAULT_ALGORITHM);
+        assert_eq!(settings.prediction.algorithm.to_string(), DEFAULT_ALGORITHM);
         assert_eq!(
-            settings.features,
+            settings.prediction.features,
             FeatureMap::Positional(vec!["a".into(), "b".into(), "c".into()])
         );
         assert_eq!(
-            (settings.max_batch_size, settings.max_put_attempts),
+            (
+                settings.prediction.max_batch_size,
+                settings.max_put_attempts
+            ),
             (100, 4)
         );
         for (var, value) in [

@@ -57,6 +57,17 @@ impl PredictEnv {
             max_batch_size: positive(env, MAX_BATCH_SIZE, 100)?,
         })
     }
+
+    /// What [`predict_all`] and [`check_model`] read; `noun` as in [`Self::from_env`].
+    pub fn settings<'a>(&'a self, noun: &'a FeatureNoun) -> PredictSettings<'a> {
+        PredictSettings {
+            algorithm: &self.algorithm,
+            model: &self.model,
+            features: &self.features,
+            noun,
+            max_batch_size: self.max_batch_size,
+        }
+    }
 }
 
 /// The settings [`predict_all`] and [`check_model`] read, borrowed from a blueprint's.
