@@ -27,6 +27,10 @@ async function smartThumbnail(image, width, height) {
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ image: image.toString('base64'), width, height, format: 'jpeg' }),
   });
+  return thumbnailOf(reply);
+}
+
+async function thumbnailOf(reply) {
   const body = await reply.json();
   if (body.error) throw new Error(`SmartThumbnail: ${body.error.message}`);
   return Buffer.from(body.result, 'base64');
@@ -41,9 +45,7 @@ async function smartThumbnailOfBytes(image, width, height) {
     headers: { 'Content-Type': 'application/octet-stream' },
     body: image,
   });
-  const body = await reply.json();
-  if (body.error) throw new Error(`SmartThumbnail: ${body.error.message}`);
-  return Buffer.from(body.result, 'base64');
+  return thumbnailOf(reply);
 }
 
 const attention = (image, width, height) =>
