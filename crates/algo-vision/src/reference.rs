@@ -32,7 +32,7 @@ pub fn parse<'a>(reference: &'a str, what: &str) -> Result<Reference<'a>, Error>
         });
     }
     // WHATWG's forgiving base64: whitespace (line-wrapped MIME output) and missing
-    // padding are accepted. SIMD: a 12 MP photo's 4.6 MB of base64 decodes in under 1 ms.
+    // padding are accepted. One SIMD pass: 4.6 MB of base64 (a 3.5 MB photo) in < 1 ms.
     base64_simd::forgiving_decode_to_vec(encoded.as_bytes())
         .map(Reference::Inline)
         .map_err(|_| Error::NotBase64 { what: what.into() })
