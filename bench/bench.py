@@ -79,7 +79,11 @@ def aws(service: str):
 
 
 def lambda_env(function: str, api: str, ciphertext: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ALGORITHMIA_"))}
+    """The variables Lambda gives a function, not this machine's environment: a host's
+    SSL_CERT_FILE/SSL_CERT_DIR, NODE_EXTRA_CA_CERTS or RUST_LOG change what a start reads
+    (Debian's certificate directory alone is ~290 files). PATH is the host's, to find node."""
+    env = {"PATH": os.environ["PATH"], "LANG": "en_US.UTF-8", "TZ": ":UTC",
+           "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
     env.update({
         "AWS_ENDPOINT_URL": os.environ["MOTO_ENDPOINT"], "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",

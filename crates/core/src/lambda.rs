@@ -13,9 +13,13 @@ pub fn init_tracing() {
 }
 
 /// The shared AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the
-/// standard sources, so the same binary runs against AWS or an emulator.
+/// standard sources, so the same binary runs against AWS or an emulator; HTTPS trusting
+/// [`TrustRoots::system`](crate::trust::TrustRoots::system).
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::trust::TrustRoots::system().aws_http_client())
+        .load()
+        .await
 }
 
 /// The steps of a cold start, timed from the first line of `main`: [`ColdStart::ready`]

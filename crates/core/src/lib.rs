@@ -7,6 +7,7 @@
 //! - [`client`]: [`AlgorithmClient`], the Algorithmia v1 HTTP client.
 //! - [`s3_event`]: S3 notifications, including key decoding and `s3:TestEvent`.
 //! - [`lambda`]: runtime glue (tracing, AWS config, deadlines, error diagnostics).
+//! - [`trust`]: the root certificates both HTTPS clients trust, read once.
 //! - [`report`]: per-record outcomes and what the invocation returns.
 //! - [`metrics`]: one CloudWatch EMF line per invocation (records by outcome, calls).
 //! - [`predict`]: `FEATURES`, the model check and batched Predict calls of the
@@ -23,6 +24,7 @@ pub mod report;
 pub mod s3_event;
 pub mod s3_objects;
 pub mod settings;
+pub mod trust;
 
 pub use algorithmia_v1 as v1;
 pub use api_key::{ApiKey, KeyError, KeySource};

@@ -114,9 +114,11 @@ impl AlgorithmClient {
     }
 
     fn build(settings: &AlgorithmiaSettings, auth: Authorizer) -> Result<Self, ClientStartError> {
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(60));
+        let http = crate::trust::TrustRoots::system()
+            .trusted_by(builder)
             .build()
             .map_err(|e| ClientStartError::Http(error_chain(&e)))?;
         Ok(Self {
