@@ -55,6 +55,18 @@ fn main() {
                     .expect("thumbnail");
             },
         );
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        report_side_by_side(
+            &format!(
+                "SmartThumbnail 300x300 of the same JPEG, {workers} calls side by side, with {}",
+                detector.name()
+            ),
+            workers,
+            || {
+                algo_vision::thumbnail(&big, spec, limits, &detector, &|| false)
+                    .expect("thumbnail");
+            },
+        );
         report(
             &format!(
                 "FaceDetection of a 1 MP JPEG ({} KB) with {}",
@@ -124,5 +136,39 @@ fn report(label: &str, mut run: impl FnMut()) {
         ms(times[RUNS / 2]),
         ms(times[0]),
         ms(times[RUNS - 1])
+    );
+}
+
+/// `workers` threads each calling `run` [`RUNS`] times, as algo-server's workers do under
+/// load: thumbnails per second over all, and the median call.
+fn report_side_by_side(label: &str, workers: usize, run: impl Fn() + Sync) {
+    run();
+    let started = Instant::now();
+    let mut times: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..RUNS)
+                        .map(|_| {
+                            let call = Instant::now();
+                            run();
+                            call.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("worker"))
+            .collect()
+    });
+    let wall = started.elapsed().as_secs_f64();
+    times.sort();
+    println!(
+        "{label}\n  {:.1} per second, median call {:.0} ms ({} calls)",
+        times.len() as f64 / wall,
+        times[times.len() / 2].as_secs_f64() * 1000.0,
+        times.len()
     );
 }

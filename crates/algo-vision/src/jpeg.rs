@@ -71,6 +71,41 @@ pub(crate) fn pixels(
     })
 }
 
+/// Encodes 8-bit grey (`grey`) or RGB pixels as a baseline JPEG at `quality` with
+/// libjpeg-turbo's defaults (4:2:0 chroma), none of MozJPEG's slower size searches:
+/// about ten times faster than the `image` crate's encoder for a 300x300 thumbnail.
+pub(crate) fn encode(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    grey: bool,
+    quality: u8,
+) -> Result<Vec<u8>, String> {
+    let encoded = catch_unwind(AssertUnwindSafe(|| {
+        let space = match grey {
+            true => mozjpeg::ColorSpace::JCS_GRAYSCALE,
+            false => mozjpeg::ColorSpace::JCS_RGB,
+        };
+        let mut compress = mozjpeg::Compress::new(space);
+        compress.set_fastest_defaults();
+        compress.set_size(width as usize, height as usize);
+        compress.set_quality(f32::from(quality));
+        let mut started = compress
+            .start_compress(Vec::with_capacity(pixels.len() / 8))
+            .map_err(|error| error.to_string())?;
+        started
+            .write_scanlines(pixels)
+            .map_err(|error| error.to_string())?;
+        started.finish().map_err(|error| error.to_string())
+    }));
+    encoded.unwrap_or_else(|payload| {
+        Err(match payload.downcast::<String>() {
+            Ok(message) => *message,
+            Err(_) => "the JPEG encoder failed".into(),
+        })
+    })
+}
+
 fn stop_of(payload: Box<dyn Any + Send>) -> Stop {
     match payload.downcast::<Stop>() {
         Ok(stop) => *stop,
