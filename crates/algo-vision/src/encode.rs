@@ -80,8 +80,16 @@ mod tests {
         let back = decoded(&out).to_rgb8();
         assert_eq!(back.dimensions(), (301, 17));
         let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 12);
-        assert!(close(back.get_pixel(40, 8).0, [200, 30, 30]), "{:?}", back.get_pixel(40, 8));
-        assert!(close(back.get_pixel(260, 8).0, [20, 40, 210]), "{:?}", back.get_pixel(260, 8));
+        assert!(
+            close(back.get_pixel(40, 8).0, [200, 30, 30]),
+            "{:?}",
+            back.get_pixel(40, 8)
+        );
+        assert!(
+            close(back.get_pixel(260, 8).0, [20, 40, 210]),
+            "{:?}",
+            back.get_pixel(260, 8)
+        );
     }
 
     #[test]
