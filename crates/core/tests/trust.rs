@@ -86,19 +86,13 @@ async fn get(roots: &TrustRoots, endpoint: &str) -> Result<String, String> {
         .trusted_by(reqwest::Client::builder())
         .build()
         .map_err(|e| e.to_string())?;
-    let reply = client.get(endpoint).send().await.map_err(|e| chain(&e))?;
-    reply.text().await.map_err(|e| chain(&e))
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    // reqwest's Debug shows the whole cause (its Display hides it in `source()`).
+    let reply = client
+        .get(endpoint)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    reply.text().await.map_err(|e| format!("{e:?}"))
 }
 
 #[tokio::test]
