@@ -35,14 +35,18 @@ impl TrustRoots {
     /// and an `https://` call without its root fails naming the unknown issuer.
     pub fn load(env: impl Fn(&str) -> Option<String>) -> Self {
         let (file, dirs) = sources(env);
-        let mut found = CertificateResult::default();
-        if let Some(file) = &file {
-            merge(
-                &mut found,
-                rustls_native_certs::load_certs_from_paths(Some(file), None),
-            );
-        }
-        for dir in &dirs {
+        // The file goes with the first directory in one read: rustls-native-certs then
+        // skips that directory's links to the file (SSL_CERT_DIR=/etc/ssl/certs holds
+        // the bundle it names, ca-certificates.crt, as one of its entries).
+        let mut dirs_left = dirs.iter();
+        let mut found = match (&file, dirs_left.next()) {
+            (None, None) => CertificateResult::default(),
+            (file, dir) => rustls_native_certs::load_certs_from_paths(
+                file.as_deref(),
+                dir.map(|d| d.as_path()),
+            ),
+        };
+        for dir in dirs_left {
             merge(
                 &mut found,
                 rustls_native_certs::load_certs_from_paths(None, Some(dir)),
@@ -190,6 +194,18 @@ mod tests {
         // ca.pem and the server certificate it signed: both parse as anchors.
         let roots = TrustRoots::load(|var| (var == "SSL_CERT_DIR").then(|| dir.clone()));
         assert_eq!(roots.len(), 2);
+    }
+
+    #[test]
+    fn a_file_inside_the_named_directory_counts_once() {
+        let dir = format!("{}/../../fixtures/tls", env!("CARGO_MANIFEST_DIR"));
+        let ca = fixture("ca.pem");
+        let roots = TrustRoots::load(|var| match var {
+            "SSL_CERT_FILE" => Some(ca.clone()),
+            "SSL_CERT_DIR" => Some(dir.clone()),
+            _ => None,
+        });
+        assert_eq!(roots.len(), 2, "ca.pem and server.pem");
     }
 
     #[test]
