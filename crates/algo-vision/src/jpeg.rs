@@ -98,21 +98,21 @@ pub(crate) fn encode(
             .map_err(|error| error.to_string())?;
         started.finish().map_err(|error| error.to_string())
     }));
-    encoded.unwrap_or_else(|payload| {
-        Err(match payload.downcast::<String>() {
-            Ok(message) => *message,
-            Err(_) => "the JPEG encoder failed".into(),
-        })
-    })
+    encoded.unwrap_or_else(|payload| Err(panic_text(payload, "the JPEG encoder failed")))
 }
 
 fn stop_of(payload: Box<dyn Any + Send>) -> Stop {
     match payload.downcast::<Stop>() {
         Ok(stop) => *stop,
-        Err(other) => Stop::Invalid(match other.downcast::<String>() {
-            Ok(message) => *message,
-            Err(_) => "the JPEG decoder failed".into(),
-        }),
+        Err(other) => Stop::Invalid(panic_text(other, "the JPEG decoder failed")),
+    }
+}
+
+/// The message the mozjpeg crate's own error handler unwinds with, or `fallback`.
+fn panic_text(payload: Box<dyn Any + Send>, fallback: &str) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(_) => fallback.into(),
     }
 }
 
