@@ -41,6 +41,9 @@ fn main() {
     };
     let one_mp = one_megapixel(&big);
     for detector in detectors() {
+        let smart_thumbnail = || {
+            algo_vision::thumbnail(&big, spec, limits, &detector, &|| false).expect("thumbnail");
+        };
         // bench/bench.py reads the line after "SmartThumbnail ... with <detector>".
         report(
             &format!(
@@ -50,10 +53,7 @@ fn main() {
                 big.len() / 1024,
                 detector.name()
             ),
-            || {
-                algo_vision::thumbnail(&big, spec, limits, &detector, &|| false)
-                    .expect("thumbnail");
-            },
+            smart_thumbnail,
         );
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         report_side_by_side(
@@ -62,10 +62,7 @@ fn main() {
                 detector.name()
             ),
             workers,
-            || {
-                algo_vision::thumbnail(&big, spec, limits, &detector, &|| false)
-                    .expect("thumbnail");
-            },
+            smart_thumbnail,
         );
         report(
             &format!(
