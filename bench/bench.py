@@ -469,7 +469,7 @@ def parse_cargo_bench(path: Path) -> dict:
     --bench thumbnail`, one per face detector it measured."""
     if not path.exists():
         return {}
-    found = re.findall(r"SmartThumbnail.* with (\w+).*\n\s+median ([\d.]+) ms \(min ([\d.]+) \S+ max ([\d.]+) ms",
+    found = re.findall(r"SmartThumbnail.* with ([\w-]+).*\n\s+median ([\d.]+) ms \(min ([\d.]+) \S+ max ([\d.]+) ms",
                        path.read_text())
     return {name: tuple(float(g) for g in rest) for name, *rest in found}
 
@@ -479,7 +479,7 @@ def parse_side_by_side(path: Path) -> dict:
     same `cargo bench` output."""
     if not path.exists():
         return {}
-    found = re.findall(r"SmartThumbnail.*, (\d+) calls side by side, with (\w+).*\n\s+([\d.]+) per second, "
+    found = re.findall(r"SmartThumbnail.*, (\d+) calls side by side, with ([\w-]+).*\n\s+([\d.]+) per second, "
                        r"median call ([\d.]+) ms", path.read_text())
     return {name: (int(n), float(rate), float(ms)) for n, name, rate, ms in found}
 
@@ -594,7 +594,8 @@ def report(out_dir: Path) -> None:
                         f"algo-server in {len(ours_cut)}"))
     if recall:
         old = recall.get("seeta")
-        for detector, label in [("retinaface", "RetinaFace"), ("seeta", "SeetaFace")]:
+        for detector, label in [("retinaface", "RetinaFace, 8-bit graph (the default)"),
+                                ("retinaface_float", "RetinaFace, float graph"), ("seeta", "SeetaFace")]:
             r = recall.get(detector)
             if not r:
                 continue

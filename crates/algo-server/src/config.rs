@@ -142,10 +142,15 @@ pub struct Config {
     pub models_dir: std::path::PathBuf,
 
     /// Face detector of FaceDetection and SmartThumbnail: `auto` (RetinaFace when
-    /// `make models` installed models/faces/retinaface-mnet025.onnx and ONNX Runtime
-    /// loads, else SeetaFace), `retinaface` (refuse to start without it) or `seeta`.
+    /// `make models` installed its graph and ONNX Runtime loads, else SeetaFace),
+    /// `retinaface` (refuse to start without it) or `seeta`.
     #[arg(long, env = "ALGO_SERVER_FACE_DETECTOR", value_enum, default_value_t = FaceDetectorChoice::Auto)]
     pub face_detector: FaceDetectorChoice,
+
+    /// RetinaFace graph to run [default: <models-dir>/faces/retinaface-mnet025-int8.onnx,
+    /// the 8-bit graph]; <models-dir>/faces/retinaface-mnet025.onnx is the float one.
+    #[arg(long, env = "ALGO_SERVER_FACE_GRAPH")]
+    pub face_graph: Option<std::path::PathBuf>,
 
     /// Most instances one `blueprints/Predict` call may hold.
     #[arg(long, env = "ALGO_SERVER_PREDICT_MAX_BATCH", default_value_t = 10_000,
@@ -203,6 +208,14 @@ impl Config {
             "--listen",
             "127.0.0.1:0",
         ])
+    }
+
+    /// The RetinaFace graph to load: `--face-graph`, else the 8-bit graph of `--models-dir`.
+    pub fn face_graph(&self) -> std::path::PathBuf {
+        self.face_graph.clone().unwrap_or_else(|| {
+            self.models_dir
+                .join(algo_vision::retina::GRAPH_IN_MODELS_DIR)
+        })
     }
 
     /// The configuration with the keys of `--api-key-file` added to `--api-key`'s.

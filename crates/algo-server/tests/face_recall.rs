@@ -11,6 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use algo_vision::retina::FLOAT_GRAPH_IN_MODELS_DIR;
 use common::Server;
 use serde_json::Value;
 
@@ -133,14 +134,12 @@ fn score(photo: &Photo, detections: &[[f64; 4]], total: &mut Score) -> String {
     )
 }
 
-async fn measure(detector: &str, photos: &[Photo]) -> Score {
+/// Scores the server started with `args` (and `--models-dir models/`) under `label`.
+async fn measure(label: &str, args: &[&str], photos: &[Photo]) -> Score {
     let models = root().join("models");
-    let server = Server::start(&[
-        "--face-detector",
-        detector,
-        "--models-dir",
-        models.to_str().expect("UTF-8 path"),
-    ]);
+    let mut args = args.to_vec();
+    args.extend(["--models-dir", models.to_str().expect("UTF-8 path")]);
+    let server = Server::start(&args);
     let mut total = Score::default();
     for photo in photos {
         let bytes = std::fs::read(&photo.path).expect("photo");
@@ -157,10 +156,10 @@ async fn measure(detector: &str, photos: &[Photo]) -> Score {
                 [v("x"), v("y"), v("width"), v("height")]
             })
             .collect();
-        println!("  {detector}: {}", score(photo, &detections, &mut total));
+        println!("  {label}: {}", score(photo, &detections, &mut total));
     }
     println!(
-        "{detector}: recall {:.3} ({}/{} faces >= 2.5% of the longer side), precision {:.3} ({}/{})",
+        "{label}: recall {:.3} ({}/{} faces >= 2.5% of the longer side), precision {:.3} ({}/{})",
         total.recall(),
         total.found,
         total.counted,
@@ -172,21 +171,36 @@ async fn measure(detector: &str, photos: &[Photo]) -> Score {
 }
 
 #[tokio::test]
-async fn retinaface_finds_95_percent_of_labelled_faces_and_seeta_is_reported_beside_it() {
+async fn retinaface_finds_95_percent_of_labelled_faces_and_the_others_are_reported_beside_it() {
     let photos = photos();
     assert_eq!(
         photos.iter().map(|p| p.faces.len()).sum::<usize>(),
         22 + 44 + 88,
         "the labelled set changed: update this test and docs/algo-server.md"
     );
-    let retina = measure("retinaface", &photos).await;
-    let seeta = measure("seeta", &photos).await;
-    assert!(
-        retina.recall() >= 0.95 && retina.precision() >= 0.95,
-        "RetinaFace: recall {:.3}, precision {:.3}",
-        retina.recall(),
-        retina.precision()
-    );
+    // The server's default: the 8-bit graph.
+    let retina = measure("retinaface", &["--face-detector", "retinaface"], &photos).await;
+    let float_graph = root().join("models").join(FLOAT_GRAPH_IN_MODELS_DIR);
+    let retina_float = measure(
+        "retinaface_float",
+        &[
+            "--face-detector",
+            "retinaface",
+            "--face-graph",
+            float_graph.to_str().expect("UTF-8 path"),
+        ],
+        &photos,
+    )
+    .await;
+    let seeta = measure("seeta", &["--face-detector", "seeta"], &photos).await;
+    for (name, score) in [("RetinaFace", &retina), ("RetinaFace float", &retina_float)] {
+        assert!(
+            score.recall() >= 0.95 && score.precision() >= 0.95,
+            "{name}: recall {:.3}, precision {:.3}",
+            score.recall(),
+            score.precision()
+        );
+    }
     // The reason RetinaFace is the default: SeetaFace misses turned and small faces.
     assert!(
         seeta.recall() < retina.recall(),
@@ -211,6 +225,26 @@ fn asking_for_retinaface_without_its_model_stops_the_start() {
     assert!(
         printed.contains("--face-detector retinaface cannot start")
             && printed.contains("make models"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_face_graph_that_is_not_there_is_named_when_the_start_stops() {
+    let models = root().join("models");
+    let printed = Server::start_raw(&[
+        "--allow-anonymous",
+        "--face-detector",
+        "retinaface",
+        "--models-dir",
+        models.to_str().expect("UTF-8 path"),
+        "--face-graph",
+        "/nonexistent/graph.onnx",
+    ])
+    .err()
+    .expect("the server refuses to start");
+    assert!(
+        printed.contains("cannot read /nonexistent/graph.onnx"),
         "{printed}"
     );
 }

@@ -1,7 +1,8 @@
 //! `cargo bench -p algo-vision --bench thumbnail`: latency of a smart thumbnail of a
 //! 12 MP JPEG and of face detection on a 1 MP JPEG, in-process on one thread like one
 //! algo-server pool worker (no HTTP, no input parsing), with each face detector: RetinaFace
-//! (when `make models` installed it) and SeetaFace.
+//! (when `make models` installed it; its 8-bit graph, the server's default, and the float
+//! graph it is made from) and SeetaFace.
 //!
 //! Needs `fixtures/generated/12mp.jpg` (`scripts/fixtures.sh`), or set BENCH_IMAGE.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use algo_vision::retina::RetinaFace;
+use algo_vision::retina::{FLOAT_GRAPH_IN_MODELS_DIR, GRAPH_IN_MODELS_DIR, RetinaFace};
 use algo_vision::{Detector, Encoding, Limits, ThumbnailSpec};
 
 const RUNS: usize = 15;
@@ -40,7 +41,7 @@ fn main() {
         encoding: Encoding::Jpeg,
     };
     let one_mp = one_megapixel(&big);
-    for detector in detectors() {
+    for (label, detector) in detectors() {
         let smart_thumbnail = || {
             algo_vision::thumbnail(&big, spec, limits, &detector, &|| false).expect("thumbnail");
         };
@@ -51,24 +52,22 @@ fn main() {
                 path.display(),
                 f64::from(w * h) / 1e6,
                 big.len() / 1024,
-                detector.name()
+                label
             ),
             smart_thumbnail,
         );
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         report_side_by_side(
             &format!(
-                "SmartThumbnail 300x300 of the same JPEG, {workers} calls side by side, with {}",
-                detector.name()
+                "SmartThumbnail 300x300 of the same JPEG, {workers} calls side by side, with {label}"
             ),
             workers,
             smart_thumbnail,
         );
         report(
             &format!(
-                "FaceDetection of a 1 MP JPEG ({} KB) with {}",
+                "FaceDetection of a 1 MP JPEG ({} KB) with {label}",
                 one_mp.len() / 1024,
-                detector.name()
             ),
             || {
                 algo_vision::faces::find(&one_mp, limits, &detector, &|| false).expect("faces");
@@ -77,25 +76,34 @@ fn main() {
     }
 }
 
-/// RetinaFace when `make models` installed it and ONNX Runtime, then SeetaFace.
-fn detectors() -> Vec<Detector> {
+/// (label, detector): RetinaFace's 8-bit and float graphs when `make models` installed
+/// them and ONNX Runtime, then SeetaFace. bench/bench.py reads the labels' first word.
+fn detectors() -> Vec<(String, Detector)> {
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    let retina =
+    let runtime =
         algo_predict::runtime::Runtime::load(&algo_predict::runtime::library_path(&models))
-            .map_err(|error| error.to_string())
-            .and_then(|runtime| {
-                RetinaFace::open(
-                    runtime.environment(),
-                    &models.join("faces/retinaface-mnet025.onnx"),
-                )
-            });
-    match retina {
-        Ok(retina) => vec![Detector::Retina(Arc::new(retina)), Detector::Seeta],
-        Err(error) => {
-            eprintln!("RetinaFace not measured ({error}): run `make models`");
-            vec![Detector::Seeta]
+            .map_err(|error| error.to_string());
+    let mut detectors = Vec::new();
+    for (label, graph) in [
+        (
+            "RetinaFace (ONNX Runtime, 8-bit graph)",
+            GRAPH_IN_MODELS_DIR,
+        ),
+        (
+            "RetinaFace-float (ONNX Runtime, float graph)",
+            FLOAT_GRAPH_IN_MODELS_DIR,
+        ),
+    ] {
+        let retina = runtime
+            .clone()
+            .and_then(|runtime| RetinaFace::open(runtime.environment(), &models.join(graph)));
+        match retina {
+            Ok(retina) => detectors.push((label.to_owned(), Detector::Retina(Arc::new(retina)))),
+            Err(error) => eprintln!("{label} not measured ({error}): run `make models`"),
         }
     }
+    detectors.push((Detector::Seeta.name().to_owned(), Detector::Seeta));
+    detectors
 }
 
 /// The big image resized to about 1 MP and encoded as JPEG.

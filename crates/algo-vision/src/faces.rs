@@ -46,8 +46,9 @@ impl Detector {
     /// Longer side of the copy a smart thumbnail's faces are searched in: small enough
     /// that a 12 MP JPEG decodes at 1/8. RetinaFace then finds every face of at least
     /// 4% of the longer side on the labelled photos (24 of 24; 640 px found no more of
-    /// them, for twice the time), and 15 of the 70 between 2.5 and 4% (640 px: 27):
-    /// faces that end up under ~16 px in a thumbnail of the whole frame.
+    /// them, for twice the time), and 11 of the 70 between 2.5 and 4% (the float graph
+    /// 15, at 640 px 27): faces that end up under ~16 px in a thumbnail of the whole
+    /// frame.
     pub fn thumbnail_side(&self) -> u32 {
         match self {
             Detector::Seeta => 500,

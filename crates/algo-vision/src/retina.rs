@@ -20,6 +20,14 @@ use crate::Error;
 use crate::faces::Face;
 use crate::resize::{self, Region};
 
+/// Where `make models` puts the graph a server runs, under its models directory: the
+/// float graph quantised to 8 bits (scripts/models/quantize_faces.py), ~1.4x faster on
+/// one thread and finding the same labelled faces.
+pub const GRAPH_IN_MODELS_DIR: &str = "faces/retinaface-mnet025-int8.onnx";
+/// The float graph it is quantised from, kept to compare and for CPUs where 8-bit
+/// convolutions are slow (`--face-graph`).
+pub const FLOAT_GRAPH_IN_MODELS_DIR: &str = "faces/retinaface-mnet025.onnx";
+
 const MEAN_BGR: [f32; 3] = [104.0, 117.0, 127.0];
 const LEVELS: [(u32, [f32; 2]); 3] = [(8, [16.0, 32.0]), (16, [64.0, 128.0]), (32, [256.0, 512.0])];
 const CENTRE_VARIANCE: f32 = 0.1;

@@ -12,9 +12,6 @@ use super::images;
 use crate::algorithm::{AlgoError, Algorithm, Context, Description, Input, Output};
 use crate::config::{Config, FaceDetectorChoice};
 
-/// Where `make models` puts the RetinaFace graph, under `--models-dir`.
-pub const RETINA_IN_MODELS_DIR: &str = "faces/retinaface-mnet025.onnx";
-
 /// The detector `--face-detector` asks for. `auto` falls back to SeetaFace, saying why;
 /// `retinaface` without its model or ONNX Runtime stops the start with the fix.
 pub fn detector(config: &Config) -> Result<Detector, String> {
@@ -22,7 +19,7 @@ pub fn detector(config: &Config) -> Result<Detector, String> {
         tracing::info!("face detector: SeetaFace (--face-detector seeta)");
         return Ok(Detector::Seeta);
     }
-    let graph = config.models_dir.join(RETINA_IN_MODELS_DIR);
+    let graph = config.face_graph();
     let library = algo_predict::runtime::library_path(&config.models_dir);
     let loaded = algo_predict::runtime::Runtime::load(&library)
         .map_err(|error| error.to_string())
