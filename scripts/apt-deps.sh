@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs (whisper.cpp: cmake, clang, libclang-dev,
-# and libopenblas-dev for its encoder; libjpeg-turbo's x86-64 SIMD: nasm, without which
-# JPEG decoding builds but runs slower) when any is missing. Idempotent: does nothing,
-# quickly, once they are there.
+# Installs the Debian packages the build needs (whisper.cpp: cmake, clang, libclang-dev;
+# libjpeg-turbo's x86-64 SIMD: nasm, without which JPEG decoding builds but runs slower)
+# when any is missing. Idempotent: does nothing, quickly, once they are there.
 # Extra packages can be named as arguments: scripts/apt-deps.sh espeak-ng ffmpeg
 set -euo pipefail
-wanted=(cmake clang libclang-dev libopenblas-dev nasm "$@")
+wanted=(cmake clang libclang-dev nasm "$@")
 missing=()
 for package in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then

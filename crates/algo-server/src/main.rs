@@ -5,8 +5,6 @@ use algo_server::{Config, server};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // Before any thread starts: may replace this process with itself (same PID).
-    algo_speech::blas::reexec_with_short_spin();
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -99,7 +99,6 @@ fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    algo_speech::blas::reexec_with_short_spin();
     // whisper.cpp's log lines arrive through `tracing`: RUST_LOG=whisper_rs=debug shows them.
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -13,7 +13,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod blas;
 pub mod decode;
 pub mod model;
 pub mod resample;
