@@ -299,13 +299,19 @@ async fn bad_images_get_an_error_that_names_the_problem() {
         )
         .await;
     assert!(error_message(&reply).contains("`format`"), "{reply}");
-    let (_, reply) = server
-        .call_json(
-            "/v1/algo/blueprints/SmartThumbnail",
-            &json!({"width": 10, "height": 10}),
-        )
-        .await;
-    assert!(error_message(&reply).contains("`image`"), "{reply}");
+    for (image, says) in [
+        (None, "input field `image` is missing"),
+        (Some(json!(42)), "input field `image` must be a string"),
+    ] {
+        let mut input = json!({"width": 10, "height": 10});
+        if let Some(image) = image {
+            input["image"] = image;
+        }
+        let (_, reply) = server
+            .call_json("/v1/algo/blueprints/SmartThumbnail", &input)
+            .await;
+        assert!(error_message(&reply).contains(says), "{reply}");
+    }
     // Still healthy, still working.
     assert_eq!(server.in_flight().await, 0);
     let result = detect(&server, jpeg).await;

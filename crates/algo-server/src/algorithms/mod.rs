@@ -46,9 +46,19 @@ pub fn registry(config: &Config) -> Registry {
 
 /// A JSON object field, or an error naming it.
 pub(crate) fn field<'a>(input: &'a Value, name: &str) -> Result<&'a Value, AlgoError> {
+    input.get(name).ok_or_else(|| missing_field(name))
+}
+
+/// Like [`field`], moving the value out of the input (a `null` is left in its place).
+pub(crate) fn take_field(input: &mut Value, name: &str) -> Result<Value, AlgoError> {
     input
-        .get(name)
-        .ok_or_else(|| AlgoError::input(format!("input field `{name}` is missing")))
+        .get_mut(name)
+        .map(Value::take)
+        .ok_or_else(|| missing_field(name))
+}
+
+fn missing_field(name: &str) -> AlgoError {
+    AlgoError::input(format!("input field `{name}` is missing"))
 }
 
 /// Describes an input's kind for error messages.

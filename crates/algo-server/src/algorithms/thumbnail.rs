@@ -114,8 +114,9 @@ fn encoding_from(
 }
 
 /// The object input as the shared contract, read leniently (sides may come as strings,
-/// as older clients sent them), each error naming the field.
-fn request_from_object(object: &Value) -> Result<smart_thumbnail::Request, AlgoError> {
+/// as older clients sent them), each error naming the field. Takes the object to move
+/// its `image` string out: base64 of a 12 MP photo is megabytes not worth copying.
+fn request_from_object(mut object: Value) -> Result<smart_thumbnail::Request, AlgoError> {
     let format = match object.get("format") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(text.clone()),
@@ -127,8 +128,8 @@ fn request_from_object(object: &Value) -> Result<smart_thumbnail::Request, AlgoE
     };
     let width = side_from_json(object.get("width"), "input field `width`")?;
     let height = side_from_json(object.get("height"), "input field `height`")?;
-    let image = match super::field(object, "image")? {
-        Value::String(reference) => reference.clone(),
+    let image = match super::take_field(&mut object, "image")? {
+        Value::String(reference) => reference,
         _ => {
             return Err(AlgoError::input(
                 "input field `image` must be a string: an http(s) URL, a data:// URI or base64 image data",
@@ -145,7 +146,7 @@ fn request_from_object(object: &Value) -> Result<smart_thumbnail::Request, AlgoE
 
 /// The thumbnail an object input asks for, its image read.
 fn from_object(
-    object: &Value,
+    object: Value,
     default: Encoding,
     ctx: &Context,
 ) -> Result<(Bytes, ThumbnailSpec), AlgoError> {
@@ -212,7 +213,7 @@ impl Algorithm for SmartThumbnail {
     fn call(&self, input: Input, ctx: &Context) -> Result<Output, AlgoError> {
         let output = output_target(&input)?;
         let (bytes, spec) = match input {
-            Input::Json(object @ Value::Object(_)) => from_object(&object, Encoding::Jpeg, ctx)?,
+            Input::Json(object @ Value::Object(_)) => from_object(object, Encoding::Jpeg, ctx)?,
             Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
             Input::Binary(bytes) => {
                 let spec = ThumbnailSpec {
@@ -282,7 +283,7 @@ impl Algorithm for OpencvSmartThumbnail {
         };
         let (bytes, spec) = match input {
             Input::Json(Value::Array(items)) => from_array(&items, ctx)?,
-            Input::Json(object @ Value::Object(_)) => from_object(&object, Encoding::Png, ctx)?,
+            Input::Json(object @ Value::Object(_)) => from_object(object, Encoding::Png, ctx)?,
             other => (images::image_input(other, ctx)?, square),
         };
         ctx.check_cancelled()?;
