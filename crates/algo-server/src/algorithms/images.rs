@@ -44,13 +44,15 @@ pub(crate) fn image_input(input: Input, ctx: &Context) -> Result<Bytes, AlgoErro
     }
 }
 
+/// The error for an `image` field that is not a string.
+pub(crate) const IMAGE_FIELD_NOT_A_STRING: &str =
+    "input field `image` must be a string: an http(s) URL, a data:// URI or base64 image data";
+
 /// The `image` field of a JSON object input: an http(s) URL, a data: URI or base64.
 pub(crate) fn image_field(object: &Value, ctx: &Context) -> Result<Bytes, AlgoError> {
     match super::field(object, "image")? {
         Value::String(reference) => read_reference(reference, "input field `image`", ctx),
-        _ => Err(AlgoError::input(
-            "input field `image` must be a string: an http(s) URL, a data:// URI or base64 image data",
-        )),
+        _ => Err(AlgoError::input(IMAGE_FIELD_NOT_A_STRING)),
     }
 }
 

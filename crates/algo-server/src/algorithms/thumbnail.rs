@@ -130,11 +130,7 @@ fn request_from_object(mut object: Value) -> Result<smart_thumbnail::Request, Al
     let height = side_from_json(object.get("height"), "input field `height`")?;
     let image = match super::take_field(&mut object, "image")? {
         Value::String(reference) => reference,
-        _ => {
-            return Err(AlgoError::input(
-                "input field `image` must be a string: an http(s) URL, a data:// URI or base64 image data",
-            ));
-        }
+        _ => return Err(AlgoError::input(images::IMAGE_FIELD_NOT_A_STRING)),
     };
     Ok(smart_thumbnail::Request {
         image,
