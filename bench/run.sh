@@ -3,7 +3,7 @@
 # instead, on this machine, in one run. Prints one table and writes docs/benchmarks.md.
 #
 #   bench/run.sh                          # everything (~10 min once built)
-#   COLD_RUNS=20 RUNS=10 SPEECH_RUNS=3 WRK_REPS=3 WRK_SECONDS=10 bench/run.sh
+#   COLD_RUNS=20 RUNS=10 SPEECH_RUNS=5 WRK_REPS=3 WRK_SECONDS=10 bench/run.sh
 #   BENCH_CARGO_ARGS='--config profile.release.lto="thin"' bench/run.sh   # quicker build
 #   BENCH_INPROCESS=0 bench/run.sh        # skip `cargo bench` (its own LTO link)
 #   BENCH_SKIP_BUILD=1 bench/run.sh       # measure the release binaries already built
@@ -114,9 +114,9 @@ step "2/5 face detection quality: each detector on the labelled photos (tests/fa
 scripts/with-moto.sh cargo test --quiet -p algo-server --test face_recall -- --nocapture >"$out/face-recall.txt" 2>&1 \
   || echo "warning: tests/face_recall.rs failed (see $out/face-recall.txt)" >&2
 
-for i in $(seq "${SPEECH_RUNS:-3}"); do
-  step "3/5 speech-to-text vs faster-whisper: bench/speech.sh, run $i/${SPEECH_RUNS:-3}"
-  bench/speech.sh >"$out/speech-$i.txt" 2>"$out/speech-$i.log" \
+for i in $(seq "${SPEECH_RUNS:-5}"); do
+  step "3/5 speech-to-text vs faster-whisper: bench/speech.sh, run $i/${SPEECH_RUNS:-5}"
+  PEER_FIRST=$(( (i + 1) % 2 )) bench/speech.sh >"$out/speech-$i.txt" 2>"$out/speech-$i.log" \
     || { echo "warning: bench/speech.sh failed (see $out/speech-$i.log); part 3 is left out of this run" >&2
          rm -f "$out/speech-$i.txt"; break; }
 done

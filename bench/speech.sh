@@ -5,6 +5,7 @@
 #
 #   bench/speech.sh                 # THREADS=$(nproc), clip fixtures/generated/long.mp4
 #   THREADS=1 CLIP=fixtures/generated/long.wav bench/speech.sh
+#   PEER_FIRST=1 bench/speech.sh    # faster-whisper before ours in each pair
 #
 # Needs `make models fixtures`. Sets up .venv-bench (faster-whisper) on first use.
 # Real-time factor = (decode + resample + transcribe seconds) / media seconds; model
@@ -60,19 +61,28 @@ bin="$CARGO_TARGET_DIR/$([ "$profile" = release ] && echo release || echo debug)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 q8_model="${WHISPER_Q8_MODEL:-${model%.bin}-q8_0.bin}"
-echo "==> algo-speech (whisper.cpp) on $clip, $threads threads: $model"
-"$bin" "$clip" --model "$model" --threads "$threads" >"$out/f16.json" 2>"$out/f16.log" \
-  || { cat "$out/f16.log" >&2; exit 1; }
+ours() { # ours NAME MODEL
+  echo "==> algo-speech (whisper.cpp) on $clip, $threads threads: $2"
+  "$bin" "$clip" --model "$2" --threads "$threads" >"$out/$1.json" 2>"$out/$1.log" \
+    || { cat "$out/$1.log" >&2; exit 1; }
+}
+theirs() { # theirs COMPUTE_TYPE
+  echo "==> faster-whisper (CTranslate2, compute_type $1) on $clip, $threads threads, model $ct2_dir"
+  "$venv/bin/python" bench/faster_whisper_rtf.py "$ct2_dir" "$clip" "$threads" "$1" \
+    >"$out/fw-$1.json" 2>"$out/fw-$1.log" || { cat "$out/fw-$1.log" >&2; exit 1; }
+}
+# Each of our models right beside the faster-whisper run at the same precision, so that
+# their ratio sees the same machine; PEER_FIRST=1 swaps the order within each pair
+# (bench/run.sh alternates it between runs).
+pair() { # pair NAME MODEL COMPUTE_TYPE
+  if [ "${PEER_FIRST:-0}" = 1 ]; then theirs "$3"; ours "$1" "$2"; else ours "$1" "$2"; theirs "$3"; fi
+}
+pair f16 "$model" default
 if [ -f "$q8_model" ]; then
-  echo "==> algo-speech (whisper.cpp) on $clip, $threads threads: $q8_model"
-  "$bin" "$clip" --model "$q8_model" --threads "$threads" >"$out/q8.json" 2>"$out/q8.log" \
-    || { cat "$out/q8.log" >&2; exit 1; }
+  pair q8 "$q8_model" int8
+else
+  theirs int8
 fi
-for compute in default int8; do
-  echo "==> faster-whisper (CTranslate2, compute_type $compute) on $clip, $threads threads, model $ct2_dir"
-  "$venv/bin/python" bench/faster_whisper_rtf.py "$ct2_dir" "$clip" "$threads" "$compute" \
-    >"$out/fw-$compute.json" 2>"$out/fw-$compute.log" || { cat "$out/fw-$compute.log" >&2; exit 1; }
-done
 
 python3 - "$out" "$reference" "$threads" "$clip" <<'PY'
 import json, os, re, sys
