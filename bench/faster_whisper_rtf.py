@@ -18,10 +18,13 @@ def main() -> None:
     model = WhisperModel(model_dir, device="cpu", compute_type=compute_type,
                          cpu_threads=threads, num_workers=1)
     start = time.perf_counter()
-    # Greedy decoding with temperature fallback, no text carried between windows, no VAD:
-    # what algo-speech does (whisper.cpp's defaults plus no_context).
+    # Greedy decoding with temperature fallback, no VAD, each 30 s window prompted with the
+    # text decoded before it (the last 223 tokens, dropped above temperature 0.5): what
+    # algo-speech does. whisper.cpp carries that text between the windows of one call
+    # (up to 224 tokens, same temperature cut-off); its `no_context` only drops text left
+    # from an earlier call on the same state.
     segments, info = model.transcribe(media, language="en", beam_size=1, best_of=1,
-                                      condition_on_previous_text=False,
+                                      condition_on_previous_text=True,
                                       vad_filter=False, without_timestamps=False)
     text = " ".join(segment.text.strip() for segment in segments)  # runs the decoder
     seconds = time.perf_counter() - start
