@@ -89,36 +89,23 @@ _replace_once([=[
     // NOTE: experimenting with partial evaluation of the encoder (ignore)
 ]=])
 
+_replace_once("ggml_reshape_3d(ctx0, Kcur, n_state_head, n_head, n_ctx),"
+  "ggml_reshape_3d(ctx0, pad_frames(Kcur), n_state_head, n_head, n_ctx_mm),")
+
 _replace_once([=[
-                                ggml_reshape_3d(ctx0, Kcur, n_state_head, n_head, n_ctx),
-                                wctx.itype),
-                            0, 2, 1, 3);
-
-                // K * Q
-                struct ggml_tensor * KQ = ggml_mul_mat(ctx0, K, Q);
-
                 struct ggml_tensor * KQ_soft_max = ggml_soft_max_ext(ctx0, KQ, nullptr, KQscale, 0.0f);
 
                 struct ggml_tensor * V =
-                    ggml_cast(ctx0,
-                            ggml_permute(ctx0,
-                                ggml_reshape_3d(ctx0,
-                                    Vcur,
-                                    n_state_head, n_head, n_ctx),
 ]=] [=[
-                                ggml_reshape_3d(ctx0, pad_frames(Kcur), n_state_head, n_head, n_ctx_mm),
-                                wctx.itype),
-                            0, 2, 1, 3);
-
-                // K * Q
-                struct ggml_tensor * KQ = ggml_mul_mat(ctx0, K, Q);
-
                 struct ggml_tensor * KQ_soft_max = ggml_soft_max_ext(ctx0, KQ, KQ_mask, KQscale, 0.0f);
 
                 struct ggml_tensor * V =
-                    ggml_cast(ctx0,
-                            ggml_permute(ctx0,
-                                ggml_reshape_3d(ctx0,
+]=])
+
+_replace_once([=[
+                                    Vcur,
+                                    n_state_head, n_head, n_ctx),
+]=] [=[
                                     pad_frames(Vcur),
                                     n_state_head, n_head, n_ctx_mm),
 ]=])
